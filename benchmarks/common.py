@@ -1,0 +1,152 @@
+"""Helpers shared by the ``bench_*.py`` scripts: timed subprocesses with their peak memory,
+the common perceptual score, machine facts, and writing result tables.
+
+Convention (``run_all.py`` relies on it): a script ``bench_NAME.py`` writes
+``results/NAME.json`` and ``results/NAME.md`` (``NAME.quick.*`` for ``--quick`` runs) and
+prints its markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+
+
+@dataclass
+class Measured:
+    """One finished child process: its command, exit status, wall time and peak resident memory."""
+
+    command: list[str]
+    returncode: int
+    wall_s: float
+    peak_rss_mib: float | None
+    log: str  # path of the file with its stdout + stderr
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["command"] = shlex.join(self.command)
+        return d
+
+
+def run_measured(command: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> Measured:
+    """Run ``command`` to completion; wall time from spawn to exit, peak RSS of that process alone.
+
+    ``os.wait4`` reports the resource usage of exactly this child (``RUSAGE_CHILDREN`` would
+    give the maximum over every child this process has ever waited for).
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=ROOT)
+        peak = None
+        if hasattr(os, "wait4"):
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            # ru_maxrss is KiB on Linux, bytes on macOS
+            peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+        else:  # pragma: no cover - Windows
+            proc.wait()
+            wall = time.perf_counter() - start
+    return Measured(list(command), proc.returncode, wall, peak, str(log_path))
+
+
+def tail(path: str | Path, lines: int = 15) -> str:
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
+
+
+def machine() -> dict:
+    """Facts that make timings comparable: CPU, core count, torch version and threads, bf16 support."""
+    import torch
+
+    from painterly.runtime import cpu_has_amx
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "amx_bf16": cpu_has_amx(),
+        "python": platform.python_version(),
+    }
+
+
+def perceptual_score(output, content, styles, size: int, style_weights: Sequence[float] | None = None) -> dict:
+    """Score an output image with painterly's loss at the ``painterly optimize`` defaults.
+
+    The content image is resized to ``size`` (longest side) and the style images to
+    ``size * style_scale``, exactly as :func:`painterly.optimize` prepares its targets; the
+    output is resized to the content's size if it differs. Computed in fp32 on the CPU.
+    Returns the weighted ``content``, ``style`` and ``total`` terms as floats.
+    """
+    import torch
+
+    from painterly.encoders import VGGEncoder
+    from painterly.imageio import load_image, to_tensor
+    from painterly.losses import gram_matrix
+    from painterly.methods.optimize import OptimizeConfig, normalize_weights
+
+    cfg = OptimizeConfig()
+    loss = cfg.loss()
+    encoder = VGGEncoder(loss.layers, weights=cfg.weights, pooling=cfg.pooling)
+    content_img = load_image(content, size)
+    out_img = load_image(output)
+    if out_img.size != content_img.size:
+        out_img = out_img.resize(content_img.size, resample=3)  # bicubic
+    styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    weights = normalize_weights(style_weights, len(styles))
+    style_size = max(16, round(size * cfg.style_scale))
+    with torch.no_grad():
+        targets = encoder(to_tensor(content_img), list(loss.content_layers))
+        grams: dict[str, torch.Tensor] = {}
+        for style, w in zip(styles, weights, strict=True):
+            feats = encoder(to_tensor(load_image(style, style_size)), list(loss.style_layers))
+            for name in loss.style_layers:
+                g = w * gram_matrix(feats[name])[0]
+                grams[name] = grams[name] + g if name in grams else g
+        x = to_tensor(out_img)
+        terms = loss(x, encoder(x), targets, grams)
+    return {k: float(v) for k, v in terms.items() if k in ("content", "style", "total")}
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_results(name: str, data: dict, markdown: str, quick: bool = False,
+                  folder: Path = RESULTS) -> tuple[Path, Path]:
+    """Write ``NAME.json`` and ``NAME.md`` (``NAME.quick.*`` for quick runs) atomically."""
+    from painterly.imageio import atomic_write_bytes
+
+    stem = f"{name}.quick" if quick else name
+    json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+    atomic_write_bytes(json_path, (json.dumps(data, indent=2) + "\n").encode())
+    atomic_write_bytes(md_path, (markdown.rstrip() + "\n").encode())
+    return json_path, md_path

@@ -1,0 +1,26 @@
+"""painterly: neural style transfer, from the optimization method of Gatys et al. to fast
+feed-forward and arbitrary-style networks."""
+
+from .encoders import VGGEncoder, VGGWeights
+from .errors import ImageError, ModelError, PainterlyError, StyleNotFoundError
+from .imageio import load_image, save_image
+from .losses import PerceptualLoss, gram_matrix
+from .methods.transfer import transfer
+from .models import meta
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PainterlyError",
+    "ImageError",
+    "ModelError",
+    "StyleNotFoundError",
+    "load_image",
+    "save_image",
+    "VGGEncoder",
+    "VGGWeights",
+    "PerceptualLoss",
+    "gram_matrix",
+    "transfer",
+    "meta",
+]

@@ -1,0 +1,37 @@
+"""`painterly train-meta`: train the meta network (Shen et al. 2018) for arbitrary style transfer."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..training.meta import MetaTrainConfig, train_meta
+from .train_adain import add_common_arguments, options_from_args, report
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    d = MetaTrainConfig()
+    p = sub.add_parser("train-meta", help="train the meta network that turns a painting into a transformer",
+                       description="Train a meta network mapping a painting's VGG statistics to the weights of a "
+                       "compact transformer network; held-out paintings measure generalization.")
+    add_common_arguments(p, lr=1e-4, batch_size=8)
+    p.add_argument("--styles-per-step", type=int, default=d.styles_per_step,
+                   help="styles per batch; the batch is split between them (default %(default)s)")
+    p.add_argument("--transformer", choices=("slim", "medium", "full"), default=d.transformer,
+                   help="preset of the generated network (default %(default)s)")
+    p.add_argument("--group-hidden", type=int, default=d.group_hidden, help="hidden units per layer group")
+    p.add_argument("--content-weight", type=float, default=d.content_weight)
+    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    d = MetaTrainConfig()
+    config = MetaTrainConfig(content_weight=args.content_weight, style_weight=args.style_weight,
+                             tv_weight=args.tv_weight, transformer=args.transformer, group_hidden=args.group_hidden,
+                             styles_per_step=args.styles_per_step, hold_out=tuple(args.hold_out),
+                             photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)
+    summary = train_meta(args.content_dir, args.style_dir, args.out, config, options_from_args(args),
+                         checkpoint=args.checkpoint, half=args.half)
+    report(summary)
+    return 0

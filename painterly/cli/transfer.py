@@ -1,0 +1,65 @@
+"""`painterly transfer`: arbitrary style transfer with any painting (AdaIN or meta network)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import PainterlyError
+from ..imageio import SAVE_FORMATS, save_image
+from ..methods.transfer import METHODS, generate_transformer, transfer
+from ..models.meta import save_generated
+from ..styles import style_name
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "transfer",
+        help="stylize with any painting in about a second (AdaIN or meta network, no training)",
+        description="Arbitrary style transfer: the painting is given at run time. A --style may be a file or the "
+        "name of a bundled painting. With --mask, white gets the first style and black the last (one style: black "
+        "keeps the photo).",
+    )
+    p.add_argument("content", help="photo to stylize")
+    p.add_argument("--style", action="append", required=True, metavar="STYLE",
+                   help="style painting (file or bundled name); repeat to mix several or to fill mask regions")
+    p.add_argument("--style-mix", type=float, nargs="+", metavar="W", help="mixing weight of each style (normalized)")
+    p.add_argument("--alpha", type=float, default=1.0, help="0..1: content/style trade-off (default 1: full style)")
+    p.add_argument("--mask", default=None, help="grayscale region mask of the photo's size, one style per region")
+    p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None)
+    p.add_argument("--size", type=int, default=None,
+                   help="longest side of the output in pixels (default: the photo's, at most 1024)")
+    p.add_argument("--style-size", type=int, default=512, help="longest side of the styles (default %(default)s)")
+    p.add_argument("--method", choices=METHODS, default="adain", help="default %(default)s")
+    p.add_argument("--model", default=None,
+                   help="decoder (adain) or meta-network (meta) weights file (default: the shipped one)")
+    p.add_argument("--save-model", default=None, metavar="MODEL.safetensors",
+                   help="meta only: also save the generated network as a single-style model for `painterly stylize "
+                        "--model`")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    if out.suffix.lower() not in SAVE_FORMATS:
+        raise PainterlyError(f"cannot write '{out}': unsupported extension (use {', '.join(sorted(SAVE_FORMATS))})")
+    if args.style_mix is not None and len(args.style_mix) != len(args.style):
+        raise PainterlyError(f"--style-mix has {len(args.style_mix)} weights for {len(args.style)} styles")
+    if args.save_model is not None:
+        if args.method != "meta":
+            raise PainterlyError("--save-model needs --method meta")
+        if len(args.style) != 1:
+            raise PainterlyError("--save-model saves the network of one style; give exactly one --style")
+    img = transfer(args.content, args.style, alpha=args.alpha, style_weights=args.style_mix, mask=args.mask,
+                   preserve_color=args.preserve_color, size=args.size, method=args.method,
+                   style_size=args.style_size, model=args.model, device=args.device, precision=args.precision)
+    save_image(img, out)
+    print(f"wrote {out}")
+    if args.save_model is not None:
+        net = generate_transformer(args.style[0], args.model, args.style_size)
+        path = save_generated(net, args.save_model, style_name(args.style[0]), source=str(args.style[0]))
+        print(f"wrote {path} (use: painterly stylize PHOTO --model {path} --style {style_name(args.style[0])})")
+    return 0

@@ -1,0 +1,126 @@
+"""Saving and loading stylization models: safetensors weights + JSON metadata.
+
+File layout: the network's state dict as tensors (fp32, or fp16 with ``half=True``), and one
+metadata entry ``"painterly"`` holding JSON ``{"format", "config", "styles", "training"}``
+(``styles``: list of ``{name, title, artist, source}``; ``training``: free-form facts such as
+steps, time, losses).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ModelError, StyleNotFoundError
+from ..imageio import atomic_write_bytes
+from ..styles import StyleInfo
+from .transformer import TransformerConfig, TransformerNet
+
+MODEL_FORMAT = "painterly.transformer.v1"
+
+
+@dataclass
+class StylizationModel:
+    """A trained :class:`TransformerNet` and the styles its style vector indexes."""
+
+    net: TransformerNet
+    styles: list[StyleInfo]
+    training: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.styles) != self.net.num_styles:
+            raise ModelError(f"model has {self.net.num_styles} style rows but {len(self.styles)} style names")
+        names = [s.name for s in self.styles]
+        if len(set(names)) != len(names):
+            raise ModelError(f"duplicate style names in model: {names}")
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.styles]
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            where = f" in '{self.path}'" if self.path else ""
+            raise StyleNotFoundError(f"unknown style '{name}'{where}; available: {', '.join(self.names)}") from None
+
+    def style_weights(self, style: str | Mapping[str, float] | Sequence[str]) -> torch.Tensor:
+        """Style name, ``{name: weight}`` or list of names -> normalised (N,) weight vector."""
+        if isinstance(style, str):
+            style = {style: 1.0}
+        elif not isinstance(style, Mapping):
+            style = {name: 1.0 for name in style}
+        if not style:
+            raise StyleNotFoundError(f"no style given; available: {', '.join(self.names)}")
+        vec = torch.zeros(len(self.styles))
+        for name, w in style.items():
+            w = float(w)
+            if not (w >= 0.0) or w == float("inf"):
+                raise ModelError(f"style weight for '{name}' must be a finite number >= 0, got {w}")
+            vec[self.index(name)] += w
+        total = float(vec.sum())
+        if total <= 0:
+            raise ModelError("style weights must not all be zero")
+        return vec / total
+
+
+def save_model(model: StylizationModel, path: str | os.PathLike, half: bool = False) -> Path:
+    """Write ``model`` atomically as safetensors (``half``: store float tensors as fp16)."""
+    from safetensors.torch import save
+
+    tensors = {}
+    for k, v in model.net.state_dict().items():
+        v = v.detach().cpu()
+        if half and v.is_floating_point():
+            v = v.half()
+        tensors[k] = v.contiguous().clone()
+    header = {
+        "format": MODEL_FORMAT,
+        "config": model.net.config.to_dict(),
+        "styles": [s.to_dict() for s in model.styles],
+        "training": model.training,
+    }
+    path = Path(path)
+    try:
+        atomic_write_bytes(path, save(tensors, metadata={"painterly": json.dumps(header)}))
+    except OSError as exc:
+        raise ModelError(f"cannot write model '{path}': {exc.strerror or exc}") from None
+    return path
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> StylizationModel:
+    """Read a model written by :func:`save_model`; missing/corrupt/foreign files -> :class:`ModelError`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file '{path}' not found")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception:  # safetensors raises several exception types on damaged input
+        raise ModelError(f"'{path}' is not a valid safetensors model file (corrupt or wrong format)") from None
+    try:
+        header = json.loads(meta["painterly"])
+        if header.get("format") != MODEL_FORMAT:
+            raise KeyError("format")
+        config = TransformerConfig.from_dict(header["config"])
+        styles = [StyleInfo.from_dict(s) for s in header["styles"]]
+    except (KeyError, ValueError, TypeError):
+        raise ModelError(f"'{path}' is not a painterly stylization model") from None
+    net = TransformerNet(config)
+    try:
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    except RuntimeError:
+        raise ModelError(f"'{path}': weights do not match the model configuration (damaged file?)") from None
+    net.requires_grad_(False).eval().to(device)
+    return StylizationModel(net, styles, dict(header.get("training") or {}), str(path))

@@ -1,0 +1,218 @@
+"""Meta Networks for arbitrary style transfer (Shen, Yan & Zeng, "Neural Style Transfer via Meta
+Networks", CVPR 2018).
+
+A meta network maps a painting to the **weights of a compact transformer network**: the
+painting's VGG feature statistics (channel mean and std at relu1_1..relu4_1, log-compressed)
+go through a shared hidden layer, which is split into one group per transformer layer; each
+group's fully connected head emits that layer's parameters (conv weights and bias, instance-norm
+gamma/beta). One meta forward per style; the generated :class:`TransformerNet` then stylizes any
+number of images at feed-forward speed, and it is a normal single-style model: save it with
+:func:`save_generated` and use it with ``painterly stylize --model``.
+
+Each head's bias is initialised to the flattened default initialisation of the transformer and
+its weights small, so training starts from an ordinary (style-independent) network and learns
+style-dependent offsets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from ..encoders import VGGEncoder, VGGWeights
+from ..errors import ModelError
+from ..imageio import ImageLike, load_image, to_tensor
+from ..losses import calc_mean_std
+from ..styles import StyleInfo
+from .io import StylizationModel, save_model
+from .tensorfile import load_tensors, pretrained_path, save_tensors
+from .transformer import TransformerConfig, TransformerNet
+
+META_FORMAT = "painterly.meta.v1"
+#: File name of the shipped meta network in ``painterly/pretrained/``.
+META_FILE = "meta.safetensors"
+STAT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+_VGG_WIDTH = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+
+
+@dataclass
+class MetaConfig:
+    """Shape of a :class:`MetaNetwork`.
+
+    ``transformer`` is the generated network's configuration (default: the slim preset, one
+    style); ``group_hidden`` the hidden units per generated layer group (Shen et al. use 128
+    for 14 groups); ``init_scale`` the initial size of the style-dependent offsets relative to
+    each layer's parameter RMS.
+    """
+
+    transformer: dict[str, Any] = field(default_factory=lambda: TransformerConfig.preset("slim").to_dict())
+    stat_layers: tuple[str, ...] = STAT_LAYERS
+    group_hidden: int = 64
+    init_scale: float = 0.1
+
+    def __post_init__(self) -> None:
+        self.stat_layers = tuple(self.stat_layers)
+        if self.transformer_config().num_styles != 1:
+            raise ValueError("the generated transformer has exactly one style")
+        if self.group_hidden < 1:
+            raise ValueError("group_hidden must be positive")
+
+    def transformer_config(self) -> TransformerConfig:
+        return TransformerConfig.from_dict(self.transformer)
+
+    @property
+    def stats_dim(self) -> int:
+        return 2 * sum(_VGG_WIDTH[int(n[4])] for n in self.stat_layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"transformer": dict(self.transformer), "stat_layers": list(self.stat_layers),
+                "group_hidden": self.group_hidden, "init_scale": self.init_scale}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MetaConfig:
+        known = {k: d[k] for k in ("transformer", "stat_layers", "group_hidden", "init_scale") if k in d}
+        return cls(**known)
+
+
+def style_statistics(feats: Mapping[str, torch.Tensor], layers: Sequence[str]) -> torch.Tensor:
+    """(B, D) meta-network input: ``log1p`` of channel means and stds of each layer, concatenated.
+
+    The log compresses raw VGG activations, whose scale differs by orders of magnitude between
+    layers, into a range a linear layer handles well.
+    """
+    parts = []
+    for name in layers:
+        mean, std = calc_mean_std(feats[name])
+        parts += [mean.flatten(1), std.flatten(1)]
+    return torch.log1p(torch.cat(parts, dim=1).clamp_min(0.0))
+
+
+def _group_of(param_name: str) -> str:
+    """``res.0.a.conv.weight`` -> ``res.0.a``; ``head.weight`` -> ``head``."""
+    parts = param_name.split(".")[:-1]
+    if parts and parts[-1] in ("conv", "norm"):
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+class MetaNetwork(nn.Module):
+    """Style statistics (B, D) -> parameters of one :class:`TransformerNet` per style.
+
+    ``forward(stats)`` returns ``{param_name: (B, *shape)}``; :meth:`run` applies the generated
+    parameters of style ``i`` to images, :meth:`transformer` materialises a standalone network.
+    """
+
+    def __init__(self, config: MetaConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or MetaConfig()
+        self.training_info: dict[str, Any] = {}  # facts about how it was trained (from its file)
+        template = TransformerNet(self.config.transformer_config())
+        template.requires_grad_(False)
+        object.__setattr__(self, "_template", template)  # not a submodule: never saved, never trained
+        groups: dict[str, list[tuple[str, torch.Size]]] = {}
+        for name, p in template.named_parameters():
+            groups.setdefault(_group_of(name), []).append((name, p.shape))
+        self.groups = [(g, entries) for g, entries in groups.items()]
+        gh = self.config.group_hidden
+        self.trunk = nn.Sequential(nn.Linear(self.config.stats_dim, gh * len(self.groups)), nn.ReLU())
+        self.heads = nn.ModuleList()
+        params = dict(template.named_parameters())
+        for _, entries in self.groups:
+            init = torch.cat([params[n].detach().flatten() for n, _ in entries])
+            head = nn.Linear(gh, init.numel())
+            with torch.no_grad():
+                head.bias.copy_(init)
+                rms = float(init.pow(2).mean().sqrt()) or 1.0
+                # trunk outputs are O(1) after the ReLU (about half are zero): std of W h ~ init_scale * rms
+                head.weight.normal_(0.0, self.config.init_scale * rms / (0.5 * gh) ** 0.5)
+            self.heads.append(head)
+
+    @property
+    def template(self) -> TransformerNet:
+        return self._template  # type: ignore[attr-defined]
+
+    def forward(self, stats: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.trunk(stats.float())
+        chunks = h.split(self.config.group_hidden, dim=1)
+        out: dict[str, torch.Tensor] = {}
+        for (_, entries), head, chunk in zip(self.groups, self.heads, chunks, strict=True):
+            flat = head(chunk)
+            offset = 0
+            for name, shape in entries:
+                n = shape.numel()
+                out[name] = flat[:, offset : offset + n].reshape(-1, *shape)
+                offset += n
+        return out
+
+    def run(self, params: Mapping[str, torch.Tensor], index: int, x: torch.Tensor) -> torch.Tensor:
+        """Stylize ``x`` with the generated parameters of style ``index`` (differentiable)."""
+        return functional_call(self.template, {k: v[index] for k, v in params.items()}, (x,))
+
+    @torch.no_grad()
+    def transformer(self, params: Mapping[str, torch.Tensor], index: int = 0) -> TransformerNet:
+        """A standalone single-style :class:`TransformerNet` holding style ``index``'s parameters."""
+        net = TransformerNet(self.config.transformer_config())
+        net.load_state_dict({k: v[index].detach().float().cpu() for k, v in params.items()})
+        return net.requires_grad_(False).eval()
+
+    def stats_encoder(self, weights: VGGWeights | None = VGGWeights()) -> VGGEncoder:
+        """The frozen VGG that computes this network's input statistics."""
+        return VGGEncoder(self.config.stat_layers, weights=weights)
+
+    @torch.no_grad()
+    def generate(self, style: torch.Tensor, encoder: VGGEncoder) -> TransformerNet:
+        """Transformer for one style image (1, 3, H, W) in [0, 1]."""
+        feats = encoder(style.to(next(self.parameters()).device), list(self.config.stat_layers))
+        return self.transformer(self(style_statistics(feats, self.config.stat_layers)))
+
+
+def save_meta(meta: MetaNetwork, path: str | os.PathLike, training: Mapping[str, Any] | None = None,
+              half: bool = False) -> Path:
+    """Write a meta network atomically as safetensors with JSON metadata ``{format, config, training}``."""
+    header = {"format": META_FORMAT, "config": meta.config.to_dict(), "training": dict(training or {})}
+    return save_tensors(meta.state_dict(), header, path, half)
+
+
+def load_meta(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> MetaNetwork:
+    """Read a meta network (default: the shipped one); bad files -> :class:`ModelError`."""
+    path = Path(path) if path is not None else pretrained_path(META_FILE)
+    tensors, header = load_tensors(path, META_FORMAT, "meta network")
+    try:
+        meta = MetaNetwork(MetaConfig.from_dict(header["config"]))
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"'{path}' has no valid meta-network configuration") from None
+    try:
+        meta.load_state_dict({k: v.float() for k, v in tensors.items()})
+    except RuntimeError:
+        raise ModelError(f"'{path}': weights do not match the meta-network configuration (damaged file?)") from None
+    meta.training_info = dict(header.get("training") or {})
+    return meta.requires_grad_(False).eval().to(device)
+
+
+def generate(style_image: ImageLike, meta: MetaNetwork | str | os.PathLike | None = None, style_size: int = 512,
+             encoder: VGGEncoder | None = None) -> TransformerNet:
+    """A ready single-style transformer for ``style_image`` (path, PIL image, array or tensor).
+
+    ``meta``: a :class:`MetaNetwork`, a file, or ``None`` for the shipped one. The style is
+    resized so its longest side is ``style_size`` before its statistics are taken.
+    """
+    if not isinstance(meta, MetaNetwork):
+        meta = load_meta(meta)
+    encoder = encoder if encoder is not None else meta.stats_encoder()
+    style = to_tensor(load_image(style_image, size=style_size))
+    return meta.generate(style, encoder)
+
+
+def save_generated(net: TransformerNet, path: str | os.PathLike, name: str, title: str = "", artist: str = "",
+                   source: str = "", half: bool = False) -> Path:
+    """Save a generated transformer as an ordinary single-style model (``painterly stylize --model``)."""
+    info = StyleInfo(name, title or name.replace("-", " ").title(), artist, source)
+    model = StylizationModel(net, [info], {"generated_by": "meta-network", "source": source})
+    return save_model(model, path, half=half)

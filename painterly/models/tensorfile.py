@@ -1,0 +1,62 @@
+"""Safetensors files with a JSON header (the ``"painterly"`` metadata key), and the shipped-weights folder.
+
+Used by the arbitrary-style models (AdaIN decoder, meta network); each defines its own
+``format`` string, checked on load so a file of one kind is never read as another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ModelError
+from ..imageio import atomic_write_bytes
+
+
+def pretrained_path(filename: str) -> Path:
+    """Location of a weights file shipped inside the package (``painterly/pretrained/``)."""
+    return Path(__file__).resolve().parent.parent / "pretrained" / filename
+
+
+def save_tensors(state: Mapping[str, torch.Tensor], header: Mapping[str, Any], path: str | os.PathLike,
+                 half: bool = False) -> Path:
+    """Atomic safetensors write of ``state`` with ``header`` as JSON under the ``"painterly"`` key."""
+    from safetensors.torch import save
+
+    tensors = {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        tensors[k] = (v.half() if half and v.is_floating_point() else v).contiguous().clone()
+    path = Path(path)
+    try:
+        atomic_write_bytes(path, save(tensors, metadata={"painterly": json.dumps(dict(header))}))
+    except OSError as exc:
+        raise ModelError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    return path
+
+
+def load_tensors(path: Path, fmt: str, what: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and JSON header of a painterly safetensors file of format ``fmt``."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        hint = " (the shipped weights are missing from this installation)" if path.parent.name == "pretrained" else ""
+        raise ModelError(f"{what} file '{path}' not found{hint}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception:  # safetensors raises several exception types on damaged input
+        raise ModelError(f"'{path}' is not a valid safetensors file (corrupt or wrong format)") from None
+    try:
+        header = json.loads(meta["painterly"])
+    except (KeyError, ValueError):
+        header = {}
+    if not isinstance(header, dict) or header.get("format") != fmt:
+        raise ModelError(f"'{path}' is not a painterly {what} file")
+    return tensors, header

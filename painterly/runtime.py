@@ -1,0 +1,61 @@
+"""Where and how tensors run: device choice, bf16 autocast support, thread settings."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+
+import torch
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_amx() -> bool:
+    """True when the CPU has AMX tiles for bf16 (Sapphire Rapids and later)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def bf16_fast(device: torch.device | str) -> bool:
+    """Whether bf16 autocast is the fast path on ``device`` (CUDA with bf16, or a CPU with AMX)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_amx()
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype | None:
+    """``"auto" | "bf16" | "fp32"`` -> autocast dtype (``None`` means plain fp32)."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    if precision == "fp32" or (precision == "auto" and not bf16_fast(device)):
+        return None
+    return torch.bfloat16
+
+
+def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast context for ``dtype`` on ``device``; a no-op when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)
+
+
+def resolve_device(device: str | None = None) -> torch.device:
+    """``None``/"auto" -> CUDA if available else CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def configure_threads(num_threads: int | None = None) -> None:
+    """Use every physical core for intra-op work unless the user set OMP_NUM_THREADS."""
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    elif "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))

@@ -1,0 +1,242 @@
+"""Training of the AdaIN decoder (Huang & Belongie 2017).
+
+Per step: a batch of photo crops and a batch of augmented style crops (one style per photo,
+see :class:`StylePool`) go through the frozen VGG; the AdaIN target ``t = AdaIN(f(c), f(s))``
+at relu4_1 is decoded and the decoded image encoded again. Losses:
+
+* content: ``content_loss(f(g(t)), t)`` at relu4_1, relative (``sum((F - t)^2) / sum(t^2)``);
+* style: ``sum_l mean_std_loss(f_l(g(t)), f_l(s))`` over relu1_1..relu4_1, **divided by the
+  energy of the target** ``mean(t^2)``.
+
+The paper's objective is ``MSE(f(g(t)), t) + 10 * sum_l MSE of means and stds`` on raw VGG
+activations. Our content loss is that MSE divided by ``mean(t^2)``; dividing the style term by
+the same number keeps the paper's balance exactly, so ``style_weight = 10`` means what it
+means in the paper, while the totals stay O(1) whatever the VGG's input scale (our Caffe VGG
+sees 0-255 pixels, the paper's torchvision VGG normalised ones).
+
+Two paintings (``hold_out``, default the-scream and udnie) are never trained on; at the end the
+same losses are measured on held-out and on trained paintings, and both land in the decoder
+file's metadata as a measure of generalization.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..encoders import VGGEncoder, VGGWeights
+from ..errors import PainterlyError
+from ..losses import calc_mean_std, content_loss, mean_std_loss
+from ..models.adain import ADAIN_LAYER, STYLE_LAYERS, AdaINDecoder, AdaINDecoderConfig, adain_from_stats, save_decoder
+from ..runtime import autocast
+from .common import (
+    ContentDataset,
+    StepContext,
+    Trainer,
+    TrainOptions,
+    TrainResult,
+    cleanup_distributed,
+    current_dist,
+    image_grid,
+    init_distributed,
+)
+from .style_pool import StylePool, load_style_images
+
+DEFAULT_HOLD_OUT = ("the-scream", "udnie")
+
+
+@dataclass
+class AdaINTrainConfig:
+    """Loss, model and augmentation settings of a decoder training run (stored with the model)."""
+
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    width: float = 1.0  # decoder width multiplier (1.0: the paper's decoder)
+    hold_out: tuple[str, ...] = DEFAULT_HOLD_OUT
+    photo_prob: float = 0.2  # chance that a "style" is a photo crop
+    jitter: float = 0.8  # chance of colour jitter on a style crop
+    content_scale: tuple[float, float] = (1.0, 2.0)
+    style_scale: tuple[float, float] = (1.0, 3.0)
+    lr_decay: float = 5e-5  # lr / (1 + lr_decay * step), as in the paper
+    eval_size: int | None = None  # side of the evaluation photos (default: the training size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"content_weight": self.content_weight, "style_weight": self.style_weight, "width": self.width,
+                "hold_out": list(self.hold_out), "photo_prob": self.photo_prob, "jitter": self.jitter,
+                "content_scale": list(self.content_scale), "style_scale": list(self.style_scale),
+                "lr_decay": self.lr_decay, "eval_size": self.eval_size}
+
+
+@dataclass
+class ArbitrarySummary:
+    """What an arbitrary-style training run produced."""
+
+    model_path: str | None
+    result: TrainResult
+    trained_styles: list[str]
+    held_out: list[str]
+    evaluation: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def default_checkpoint(out: str | os.PathLike) -> Path:
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".safetensors") + ".ckpt.safetensors")
+
+
+def adain_losses(encoder: VGGEncoder, decoded: torch.Tensor, target: torch.Tensor,
+                 style_feats: dict[str, torch.Tensor], content_weight: float,
+                 style_weight: float) -> dict[str, torch.Tensor]:
+    """Weighted content and style terms for decoded images (see the module docstring)."""
+    feats = encoder(decoded, list(STYLE_LAYERS))
+    content = content_loss(feats[ADAIN_LAYER], target)
+    energy = target.detach().float().pow(2).mean().clamp_min(1e-8)
+    style = sum(mean_std_loss(feats[n], style_feats[n]) for n in STYLE_LAYERS) / energy
+    c, s = content_weight * content, style_weight * style
+    return {"content": c, "style": s, "total": c + s}
+
+
+def preview_grid(contents: torch.Tensor, styles: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor]) -> Any:
+    """Grid: first row the style thumbnails, then one row per photo: photo, its stylizations."""
+    n, size = contents.shape[0], contents.shape[-1]
+    thumbs = [torch.nn.functional.interpolate(s.float(), size=(size, size), mode="bilinear", antialias=True)[0]
+              for s in styles]
+    tiles = [torch.ones_like(contents[0]), *thumbs]
+    for i in range(n):
+        tiles += [contents[i], *(o[i] for o in outputs)]
+    return image_grid(tiles, ncol=1 + len(styles))
+
+
+@torch.no_grad()
+def evaluate_adain(decoder: AdaINDecoder, encoder: VGGEncoder, contents: torch.Tensor,
+                   styles: Sequence[torch.Tensor], config: AdaINTrainConfig) -> dict[str, float]:
+    """Mean weighted content/style losses of every photo x every style (whole paintings)."""
+    totals = {"content": 0.0, "style": 0.0, "total": 0.0}
+    if not styles:
+        return {}
+    c_feat = encoder(contents, [ADAIN_LAYER])[ADAIN_LAYER]
+    for s in styles:
+        s_feats = encoder(s, list(STYLE_LAYERS))
+        target = adain_from_stats(c_feat, calc_mean_std(s_feats[ADAIN_LAYER]))
+        expanded = {k: v.expand(contents.shape[0], -1, -1, -1) for k, v in s_feats.items()}
+        terms = adain_losses(encoder, decoder(target), target, expanded, config.content_weight, config.style_weight)
+        for k in totals:
+            totals[k] += float(terms[k]) / len(styles)
+    return {k: round(v, 5) for k, v in totals.items()}
+
+
+def train_adain(
+    content_dir: str | os.PathLike | Sequence[str | os.PathLike],
+    style_dir: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: AdaINTrainConfig | None = None,
+    options: TrainOptions | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    half: bool = False,
+    encoder_weights: VGGWeights | None = VGGWeights(),
+) -> ArbitrarySummary:
+    """Train an AdaIN decoder on photos (``content_dir``) and paintings (``style_dir``).
+
+    The decoder is written to ``out`` (also after a time limit or Ctrl-C); the resumable
+    checkpoint goes to ``checkpoint`` (default ``<out>.ckpt.safetensors``). Default options:
+    batch 8 at 256 px, Adam lr 1e-4 with the paper's decay. ``encoder_weights=None`` uses a
+    random VGG (tests only).
+    """
+    config = config or AdaINTrainConfig()
+    options = options or TrainOptions(lr=1e-4)
+    if options.size % 8:
+        raise PainterlyError(f"--size must be a multiple of 8 for the AdaIN decoder, got {options.size}")
+    own_group = current_dist().world_size == 1
+    dist, device = init_distributed(options.device)
+    try:
+        return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device)
+    finally:
+        if own_group:
+            cleanup_distributed()
+
+
+def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device):
+    torch.manual_seed(options.seed)
+    decoder = AdaINDecoder(AdaINDecoderConfig(width=config.width))
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=options.lr)
+    encoder = VGGEncoder(STYLE_LAYERS, weights=encoder_weights).to(device)
+    if options.channels_last:
+        encoder.to(memory_format=torch.channels_last)
+    contents = ContentDataset(content_dir, size=options.size, scale=config.content_scale, device=device,
+                              channels_last=options.channels_last, seed=options.seed)
+    pool = StylePool(style_dir, size=options.size, scale=config.style_scale, hold_out=config.hold_out,
+                     photos=contents, photo_prob=config.photo_prob, jitter=config.jitter, device=device,
+                     channels_last=options.channels_last, seed=options.seed)
+    cw, sw = config.content_weight, config.style_weight
+
+    def step_fn(ctx: StepContext) -> dict[str, torch.Tensor]:
+        x = ctx.sample(contents, options.batch_size)
+        s = pool.sample(options.batch_size, ctx.generator)
+        with torch.no_grad():
+            c_feat = encoder(x, [ADAIN_LAYER])[ADAIN_LAYER]
+            s_feats = encoder(s, list(STYLE_LAYERS))
+            target = adain_from_stats(c_feat, calc_mean_std(s_feats[ADAIN_LAYER]))
+        return adain_losses(encoder, ctx.model(target), target, s_feats, cw, sw)
+
+    fixed = contents.fixed_batch(3).to(device)
+    preview_paths = pool.held_out_paths[:2] + list(pool.paintings.paths[:2])
+    previews = load_style_images(preview_paths, options.size, device)
+
+    def sample_fn(model: torch.nn.Module, step: int):
+        c_feat = encoder(fixed, [ADAIN_LAYER])[ADAIN_LAYER]
+        outs = [model(adain_from_stats(c_feat, calc_mean_std(encoder(s, [ADAIN_LAYER])[ADAIN_LAYER])))
+                for s in previews]
+        return preview_grid(fixed, previews, outs)
+
+    run_config = {
+        **config.to_dict(),
+        "decoder": {"in_channels": decoder.config.in_channels, "width": decoder.config.width},
+        "batch_size": options.batch_size, "size": options.size, "lr": options.lr, "seed": options.seed,
+        "world_size": dist.world_size,
+    }
+    ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
+    lr0, decay = options.lr, config.lr_decay
+    trainer = Trainer(decoder, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
+                      lr_at=lambda step: lr0 / (1.0 + decay * step), device=device, dist=dist)
+    started = time.time()
+    result = trainer.run()
+    decoder.eval()
+    evaluation: dict[str, dict[str, float]] = {}
+    if dist.is_main:
+        eval_size = config.eval_size or options.size
+        eval_contents = contents.fixed_batch(4, size=eval_size).to(device)
+        with autocast(device, trainer.dtype):
+            evaluation = {
+                "trained_styles": evaluate_adain(decoder, encoder, eval_contents,
+                                                 load_style_images(pool.paintings.paths, eval_size, device),
+                                                 config),
+                "held_out_styles": evaluate_adain(decoder, encoder, eval_contents,
+                                                  load_style_images(pool.held_out_paths, eval_size, device),
+                                                  config),
+            }
+    record = {
+        "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
+        "images_per_s": round(result.images_per_s, 2),
+        "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
+        "device": str(device), "precision": "fp32" if trainer.dtype is None else "bf16",
+        "world_size": dist.world_size,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started + result.elapsed)),
+        "content_images": len(contents), "trained_styles": pool.names, "held_out": pool.held_out,
+        "evaluation": evaluation, "config": run_config,
+    }
+    model_path = None
+    if dist.is_main:
+        model_path = str(save_decoder(decoder.cpu().float(), out, training=record, half=half))
+    return ArbitrarySummary(model_path, result, pool.names, pool.held_out, evaluation)
+
+
+def options_with_outputs(options: TrainOptions, out: str | os.PathLike) -> TrainOptions:
+    """Fill in the CSV log and samples folder next to ``out`` when they are not set."""
+    stem = str(Path(out).with_suffix(""))
+    return replace(options, log_csv=options.log_csv or stem + ".log.csv",
+                   samples_dir=options.samples_dir or stem + "-samples")

@@ -1,0 +1,254 @@
+"""Training of the feed-forward multi-style network (Johnson et al. 2016 + Dumoulin et al. 2017).
+
+One conditional-instance-norm :class:`TransformerNet` learns all given styles jointly: every
+sample of a batch gets a random style, the loss compares the output's VGG features with the
+photo's (content, relu3_3 by default) and with that style's Gram matrices (relu1_1..relu4_1),
+plus a small total-variation term. The photo's content features come from one no-grad VGG
+pass up to the content layer; the output's features for every loss term from one VGG pass.
+
+Adding styles to a trained model (``base=``) appends new gamma/beta rows to every CIN layer
+and trains only those rows; every other weight, including the old styles' rows, is frozen, so
+the old styles' outputs stay bit-identical.
+
+Python API: :func:`train_feedforward`; loop machinery from :mod:`painterly.training.common`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..encoders import VGGEncoder, VGGWeights
+from ..errors import PainterlyError
+from ..imageio import load_image, to_tensor
+from ..losses import PerceptualLoss, gram_matrix
+from ..models.io import StylizationModel, load_model, save_model
+from ..models.transformer import TransformerConfig, TransformerNet
+from ..styles import StyleInfo, style_info_for
+from .common import (
+    ContentDataset,
+    StepContext,
+    Trainer,
+    TrainOptions,
+    TrainResult,
+    cleanup_distributed,
+    current_dist,
+    image_grid,
+    init_distributed,
+)
+
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+
+@dataclass
+class FeedForwardConfig:
+    """Loss and model settings of a feed-forward training run (stored in checkpoints and models)."""
+
+    content_weight: float = 1.0
+    style_weight: float = 25.0
+    tv_weight: float = 1e-2
+    content_layers: dict[str, float] = field(default_factory=lambda: {"relu3_3": 1.0})
+    style_layers: dict[str, float] = field(default_factory=lambda: {n: 1.0 for n in DEFAULT_STYLE_LAYERS})
+    style_size: int = 512  # longest side of the style images for their Gram matrices
+    preset: str = "full"  # TransformerConfig preset for a new model
+    crop_scale: tuple[float, float] = (1.0, 2.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
+            "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
+            "style_size": self.style_size, "preset": self.preset, "crop_scale": list(self.crop_scale),
+        }
+
+    def perceptual_loss(self) -> PerceptualLoss:
+        return PerceptualLoss(content_layers=dict(self.content_layers), style_layers=dict(self.style_layers),
+                              content_weight=self.content_weight, style_weight=self.style_weight,
+                              tv_weight=self.tv_weight)
+
+
+@dataclass
+class TrainSummary:
+    """What a training run produced."""
+
+    model_path: str | None
+    result: TrainResult
+    styles: list[StyleInfo]
+    trained_styles: list[str]
+
+
+def default_checkpoint(out: str | os.PathLike) -> Path:
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".safetensors") + ".ckpt.safetensors")
+
+
+def style_grams(encoder: VGGEncoder, images: Sequence[torch.Tensor], layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Stacked Gram matrices ``{layer: (S, C, C)}`` of each style image, computed in fp32."""
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+    with torch.no_grad():
+        for img in images:
+            feats = encoder(img, layers=list(layers))
+            for n in layers:
+                out[n].append(gram_matrix(feats[n])[0])
+    return {n: torch.stack(v) for n, v in out.items()}
+
+
+def _load_styles(paths: Sequence[str | os.PathLike], size: int) -> tuple[list[StyleInfo], list[torch.Tensor]]:
+    infos, tensors = [], []
+    for p in paths:
+        infos.append(style_info_for(p))
+        tensors.append(to_tensor(load_image(p, size=size)))
+    names = [s.name for s in infos]
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        raise PainterlyError(f"style names must be unique, got duplicates: {', '.join(dups)}")
+    return infos, tensors
+
+
+def train_feedforward(
+    styles: Sequence[str | os.PathLike],
+    data: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: FeedForwardConfig | None = None,
+    options: TrainOptions | None = None,
+    base: str | os.PathLike | None = None,
+    half: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    encoder_weights: VGGWeights | None = VGGWeights(),
+    model_config: TransformerConfig | None = None,
+) -> TrainSummary:
+    """Train a multi-style model on ``styles`` (image paths) over the photos in ``data``.
+
+    With ``base`` (a model file), ``styles`` are *added* to that model: only their new CIN rows
+    are trained. The model is written to ``out`` (also after a time limit or Ctrl-C, with the
+    steps reached); the resumable checkpoint goes to ``checkpoint`` (default
+    ``<out>.ckpt.safetensors``). ``model_config`` overrides ``config.preset`` for a new model;
+    ``encoder_weights=None`` uses a random VGG (tests only).
+    """
+    config = config or FeedForwardConfig()
+    options = options or TrainOptions()
+    if options.samples_dir is None and options.sample_every:
+        options = replace(options, samples_dir=str(Path(out).with_suffix("")) + "-samples")
+    if not styles:
+        raise PainterlyError("give at least one style image")
+    if options.size % 4:
+        raise PainterlyError(f"--size must be a multiple of 4, got {options.size}")
+    own_group = current_dist().world_size == 1
+    dist, device = init_distributed(options.device)
+    try:
+        return _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config,
+                      dist, device)
+    finally:
+        if own_group:
+            cleanup_distributed()
+
+
+def _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config, dist, device):
+    new_infos, style_images = _load_styles(styles, config.style_size)
+    torch.manual_seed(options.seed)
+    base_model: StylizationModel | None = None
+    if base is not None:
+        base_model = load_model(base)
+        clash = sorted(set(base_model.names) & {s.name for s in new_infos})
+        if clash:
+            raise PainterlyError(f"model '{base}' already has style(s) {', '.join(clash)}")
+        net = base_model.net
+        old_n = net.num_styles
+        net.add_styles(len(new_infos))
+        infos = base_model.styles + new_infos
+        frozen_rows = {id(p): p.detach().clone()[:old_n] for p in net.style_parameters()}
+    else:
+        cfg = model_config or TransformerConfig.preset(config.preset)
+        cfg = TransformerConfig.from_dict({**cfg.to_dict(), "num_styles": len(new_infos)})
+        net = TransformerNet(cfg)
+        old_n = 0
+        infos = new_infos
+        frozen_rows = {}
+    net.train()
+    trainable = net.style_parameters() if base_model is not None else list(net.parameters())
+    net.requires_grad_(False)
+    for p in trainable:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(trainable, lr=options.lr)
+
+    def zero_old_rows() -> None:
+        for p in trainable:
+            if p.grad is not None:
+                p.grad[:old_n].zero_()
+
+    loss_fn = config.perceptual_loss()
+    encoder = VGGEncoder(loss_fn.layers, weights=encoder_weights).to(device)
+    if options.channels_last:
+        encoder.to(memory_format=torch.channels_last)
+    grams = {k: v.to(device) for k, v in style_grams(encoder, [t.to(device) for t in style_images],
+                                                      list(loss_fn.style_layers)).items()}
+    content_layers = list(loss_fn.content_layers)
+    dataset = ContentDataset(data, size=options.size, scale=config.crop_scale, device=device,
+                             channels_last=options.channels_last, seed=options.seed)
+    n_total, n_new = net.num_styles, len(new_infos)
+
+    def step_fn(ctx: StepContext) -> dict[str, torch.Tensor]:
+        x = ctx.sample(dataset, options.batch_size)
+        ids = torch.randint(0, n_new, (options.batch_size,), generator=ctx.generator) + old_n
+        ids = ids.to(ctx.device)
+        style = F.one_hot(ids, n_total).float()
+        with torch.no_grad():
+            targets = encoder(x, layers=content_layers)
+        y = ctx.model(x, style)
+        feats = encoder(y)
+        return loss_fn(y, feats, targets, {k: g[ids - old_n] for k, g in grams.items()})
+
+    fixed = dataset.fixed_batch(3).to(device)
+    sample_styles = list(range(old_n, n_total))[:8]
+
+    def sample_fn(model: torch.nn.Module, step: int):
+        tiles = list(fixed)
+        for s in sample_styles:
+            tiles.extend(model(fixed, model.style_vector(s, fixed.shape[0], fixed.device)).float())
+        return image_grid(tiles, ncol=fixed.shape[0])
+
+    run_config = {
+        **config.to_dict(),
+        "model": net.config.to_dict(),
+        "styles": [s.name for s in infos],
+        "base": str(base) if base is not None else None,
+        "batch_size": options.batch_size,
+        "size": options.size,
+        "lr": options.lr,
+        "seed": options.seed,
+        "world_size": dist.world_size,
+    }
+    ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
+    trainer = Trainer(net, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
+                      post_backward=zero_old_rows if old_n else None, device=device, dist=dist)
+    started = time.time()
+    result = trainer.run()
+    net.eval()
+    for p in net.style_parameters():
+        key = id(p)
+        if key in frozen_rows and not torch.equal(p.detach()[:old_n].cpu(), frozen_rows[key].cpu()):
+            raise PainterlyError("internal error: a frozen style changed while adding styles")
+    training = dict(base_model.training) if base_model is not None else {}
+    record = {
+        "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
+        "images_per_s": round(result.images_per_s, 2), "final_losses": {k: round(v, 5) for k, v in
+                                                                           result.losses.items()},
+        "device": str(device), "precision": "fp32" if trainer.dtype is None else "bf16", "world_size": dist.world_size,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started + result.elapsed)),
+        "data_images": len(dataset), "skipped_images": len(dataset.skipped), "config": run_config,
+    }
+    if base_model is not None:
+        training.setdefault("added", []).append({"styles": [s.name for s in new_infos], **record})
+    else:
+        training.update({"styles": [s.name for s in new_infos], **record})
+    model_path = None
+    if dist.is_main:
+        model = StylizationModel(net.cpu().float(), infos, training)
+        model_path = str(save_model(model, out, half=half))
+    return TrainSummary(model_path, result, infos, [s.name for s in new_infos])

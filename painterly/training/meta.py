@@ -1,0 +1,218 @@
+"""Training of the meta network (Shen et al. 2018).
+
+Per step: ``styles_per_step`` augmented style crops (:class:`StylePool`: paintings at several
+scales, flipped, colour-jittered, sometimes photos) give their VGG statistics to the meta
+network, which emits one transformer per style; each transformer stylizes its share of the
+batch of photo crops. The loss is the feed-forward trainer's perceptual loss (same layers and
+default weights as :class:`painterly.training.feedforward.FeedForwardConfig`: content relu3_3,
+Gram style loss relu1_1..relu4_1 with weight 25, TV 1e-2), so the generated networks are
+judged by the same standard as the trained ones. Only the meta network is trained; the
+transformer is just the shape of its output.
+
+Held-out paintings are never trained on; at the end the loss of the generated networks is
+measured on held-out and on trained paintings and saved in the meta network's metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..encoders import VGGEncoder, VGGWeights
+from ..errors import PainterlyError
+from ..losses import PerceptualLoss, gram_matrix
+from ..models.meta import MetaConfig, MetaNetwork, save_meta, style_statistics
+from ..models.transformer import TransformerConfig
+from ..runtime import autocast
+from .adain import DEFAULT_HOLD_OUT, ArbitrarySummary, default_checkpoint, preview_grid
+from .common import (
+    ContentDataset,
+    StepContext,
+    Trainer,
+    TrainOptions,
+    cleanup_distributed,
+    current_dist,
+    init_distributed,
+    unwrap,
+)
+from .style_pool import StylePool, load_style_images
+
+
+@dataclass
+class MetaTrainConfig:
+    """Loss, model and augmentation settings of a meta-network training run."""
+
+    content_weight: float = 1.0
+    style_weight: float = 25.0
+    tv_weight: float = 1e-2
+    content_layers: dict[str, float] = field(default_factory=lambda: {"relu3_3": 1.0})
+    style_layers: dict[str, float] = field(
+        default_factory=lambda: {n: 1.0 for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1")})
+    transformer: str = "slim"  # TransformerConfig preset of the generated network
+    group_hidden: int = 64
+    styles_per_step: int = 2  # the batch is split evenly between this many styles
+    hold_out: tuple[str, ...] = DEFAULT_HOLD_OUT
+    photo_prob: float = 0.1
+    jitter: float = 0.8
+    content_scale: tuple[float, float] = (1.0, 2.0)
+    style_scale: tuple[float, float] = (1.0, 3.0)
+    eval_size: int | None = None  # side of the evaluation photos (default: the training size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
+                "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
+                "transformer": self.transformer, "group_hidden": self.group_hidden,
+                "styles_per_step": self.styles_per_step, "hold_out": list(self.hold_out),
+                "photo_prob": self.photo_prob, "jitter": self.jitter, "content_scale": list(self.content_scale),
+                "style_scale": list(self.style_scale), "eval_size": self.eval_size}
+
+    def perceptual_loss(self) -> PerceptualLoss:
+        return PerceptualLoss(content_layers=dict(self.content_layers), style_layers=dict(self.style_layers),
+                              content_weight=self.content_weight, style_weight=self.style_weight,
+                              tv_weight=self.tv_weight)
+
+    def meta_config(self) -> MetaConfig:
+        return MetaConfig(transformer=TransformerConfig.preset(self.transformer).to_dict(),
+                          group_hidden=self.group_hidden)
+
+
+def stylize_per_style(meta: MetaNetwork, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Split ``x`` evenly over the generated styles and stylize each part with its network."""
+    n = next(iter(params.values())).shape[0]
+    parts = x.chunk(n, dim=0)
+    return torch.cat([meta.run(params, i, part) for i, part in enumerate(parts)])
+
+
+@torch.no_grad()
+def evaluate_meta(meta: MetaNetwork, encoder: VGGEncoder, loss_fn: PerceptualLoss, contents: torch.Tensor,
+                  styles: Sequence[torch.Tensor]) -> dict[str, float]:
+    """Mean weighted losses of the generated networks over every photo x every (whole) painting."""
+    if not styles:
+        return {}
+    totals: dict[str, float] = {}
+    targets = encoder(contents, list(loss_fn.content_layers))
+    for s in styles:
+        feats = encoder(s)
+        params = meta(style_statistics(feats, meta.config.stat_layers))
+        y = meta.run(params, 0, contents)
+        grams = {n: gram_matrix(feats[n]) for n in loss_fn.style_layers}
+        terms = loss_fn(y, encoder(y), targets, grams)
+        for k, v in terms.items():
+            totals[k] = totals.get(k, 0.0) + float(v) / len(styles)
+    return {k: round(v, 5) for k, v in totals.items()}
+
+
+def train_meta(
+    content_dir: str | os.PathLike | Sequence[str | os.PathLike],
+    style_dir: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: MetaTrainConfig | None = None,
+    options: TrainOptions | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    half: bool = False,
+    encoder_weights: VGGWeights | None = VGGWeights(),
+) -> ArbitrarySummary:
+    """Train a meta network on photos (``content_dir``) and paintings (``style_dir``).
+
+    The meta network is written to ``out`` (also after a time limit or Ctrl-C); the resumable
+    checkpoint goes to ``checkpoint`` (default ``<out>.ckpt.safetensors``).
+    """
+    config = config or MetaTrainConfig()
+    options = options or TrainOptions(lr=1e-4)
+    if options.size % 4:
+        raise PainterlyError(f"--size must be a multiple of 4, got {options.size}")
+    if config.styles_per_step < 1 or options.batch_size % config.styles_per_step:
+        raise PainterlyError(f"--batch-size ({options.batch_size}) must be a multiple of --styles-per-step "
+                             f"({config.styles_per_step})")
+    own_group = current_dist().world_size == 1
+    dist, device = init_distributed(options.device)
+    try:
+        return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device)
+    finally:
+        if own_group:
+            cleanup_distributed()
+
+
+def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device):
+    torch.manual_seed(options.seed)
+    meta = MetaNetwork(config.meta_config())
+    optimizer = torch.optim.Adam(meta.parameters(), lr=options.lr)
+    loss_fn = config.perceptual_loss()
+    layers = list(dict.fromkeys([*loss_fn.layers, *meta.config.stat_layers]))
+    encoder = VGGEncoder(layers, weights=encoder_weights).to(device)
+    if options.channels_last:
+        encoder.to(memory_format=torch.channels_last)
+    contents = ContentDataset(content_dir, size=options.size, scale=config.content_scale, device=device,
+                              channels_last=options.channels_last, seed=options.seed)
+    pool = StylePool(style_dir, size=options.size, scale=config.style_scale, hold_out=config.hold_out,
+                     photos=contents, photo_prob=config.photo_prob, jitter=config.jitter, device=device,
+                     channels_last=options.channels_last, seed=options.seed)
+    n_styles = config.styles_per_step
+    per_style = options.batch_size // n_styles
+    style_layers, content_layers = list(loss_fn.style_layers), list(loss_fn.content_layers)
+    stat_layers = meta.config.stat_layers
+
+    def step_fn(ctx: StepContext) -> dict[str, torch.Tensor]:
+        x = ctx.sample(contents, options.batch_size)
+        s = pool.sample(n_styles, ctx.generator)
+        with torch.no_grad():
+            s_feats = encoder(s, list(dict.fromkeys([*style_layers, *stat_layers])))
+            stats = style_statistics(s_feats, stat_layers)
+            grams = {n: gram_matrix(s_feats[n]).repeat_interleave(per_style, dim=0) for n in style_layers}
+            targets = encoder(x, content_layers)
+        params = ctx.model(stats)
+        y = stylize_per_style(unwrap(ctx.model), params, x)
+        return loss_fn(y, encoder(y), targets, grams)
+
+    fixed = contents.fixed_batch(3).to(device)
+    preview_paths = pool.held_out_paths[:2] + list(pool.paintings.paths[:2])
+    previews = load_style_images(preview_paths, options.size, device)
+
+    def sample_fn(model: torch.nn.Module, step: int):
+        outs = []
+        for s in previews:
+            params = model(style_statistics(encoder(s, list(stat_layers)), stat_layers))
+            outs.append(model.run(params, 0, fixed))
+        return preview_grid(fixed, previews, outs)
+
+    run_config = {
+        **config.to_dict(), "meta": meta.config.to_dict(), "batch_size": options.batch_size, "size": options.size,
+        "lr": options.lr, "seed": options.seed, "world_size": dist.world_size,
+    }
+    ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
+    trainer = Trainer(meta, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
+                      device=device, dist=dist)
+    started = time.time()
+    result = trainer.run()
+    meta.eval()
+    evaluation: dict[str, dict[str, float]] = {}
+    if dist.is_main:
+        eval_size = config.eval_size or options.size
+        eval_contents = contents.fixed_batch(4, size=eval_size).to(device)
+        with autocast(device, trainer.dtype):
+            evaluation = {
+                "trained_styles": evaluate_meta(meta, encoder, loss_fn, eval_contents,
+                                                load_style_images(pool.paintings.paths, eval_size, device)),
+                "held_out_styles": evaluate_meta(meta, encoder, loss_fn, eval_contents,
+                                                 load_style_images(pool.held_out_paths, eval_size, device)),
+            }
+    record = {
+        "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
+        "images_per_s": round(result.images_per_s, 2),
+        "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
+        "device": str(device), "precision": "fp32" if trainer.dtype is None else "bf16",
+        "world_size": dist.world_size,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started + result.elapsed)),
+        "content_images": len(contents), "trained_styles": pool.names, "held_out": pool.held_out,
+        "evaluation": evaluation, "config": run_config,
+    }
+    model_path = None
+    if dist.is_main:
+        model_path = str(save_meta(meta.cpu().float(), out, training=record, half=half))
+    return ArbitrarySummary(model_path, result, pool.names, pool.held_out, evaluation)

@@ -1,0 +1,119 @@
+"""Meta network: generated transformers, files, and the arbitrary-style trainers (few steps, resume)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly.errors import ModelError
+from painterly.models.io import load_model
+from painterly.models.meta import (
+    MetaConfig,
+    MetaNetwork,
+    load_meta,
+    save_generated,
+    save_meta,
+    style_statistics,
+)
+from painterly.models.transformer import TransformerNet
+from painterly.training.common import TrainOptions, read_checkpoint
+from painterly.training.meta import MetaTrainConfig, train_meta
+
+torch.set_num_threads(1)
+
+
+def random_stats(meta: MetaNetwork, n: int = 1, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, meta.config.stats_dim, generator=g) * 3
+
+
+def test_meta_generates_every_transformer_parameter():
+    meta = MetaNetwork(MetaConfig(group_hidden=8))
+    params = meta(random_stats(meta, 3))
+    template = dict(meta.template.named_parameters())
+    assert set(params) == set(template)
+    for name, p in params.items():
+        assert p.shape == (3, *template[name].shape)
+    # not part of the saved state: only the meta network's own weights are
+    assert not any(k.startswith("_template") or "stem" in k for k in meta.state_dict())
+    # different styles -> different networks; at init close to an ordinary transformer init
+    w = params["res.0.a.conv.weight"]
+    assert not torch.allclose(w[0], w[1])
+    rel = (w[0].detach() - template["res.0.a.conv.weight"]).norm() / template["res.0.a.conv.weight"].norm()
+    assert 0.01 < float(rel) < 1.0
+
+
+def test_generate_returns_a_transformer_that_runs_and_round_trips(tmp_path):
+    meta = MetaNetwork(MetaConfig(group_hidden=8))
+    encoder = meta.stats_encoder(weights=None)
+    net = meta.generate(torch.rand(1, 3, 32, 32), encoder)
+    assert isinstance(net, TransformerNet) and net.num_styles == 1
+    x = torch.rand(1, 3, 32, 32)
+    y = net(x)
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+    path = save_generated(net, tmp_path / "mine.safetensors", "my-painting", source="me.jpg")
+    loaded = load_model(path)
+    assert loaded.names == ["my-painting"]
+    assert torch.allclose(loaded.net(x), y, atol=1e-6)
+
+
+def test_meta_file_round_trip_and_errors(tmp_path):
+    meta = MetaNetwork(MetaConfig(group_hidden=8))
+    path = save_meta(meta, tmp_path / "meta.safetensors", training={"held_out": ["udnie"]})
+    loaded = load_meta(path)
+    stats = random_stats(meta)
+    a, b = meta(stats), loaded(stats)
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+    assert loaded.training_info["held_out"] == ["udnie"]
+    with pytest.raises(ModelError, match="not a painterly meta network"):
+        load_meta(_decoder_file(tmp_path))
+    with pytest.raises(ModelError, match="not found"):
+        load_meta(tmp_path / "nope.safetensors")
+
+
+def _decoder_file(tmp_path):
+    from painterly.models.adain import AdaINDecoder, AdaINDecoderConfig, save_decoder
+
+    return save_decoder(AdaINDecoder(AdaINDecoderConfig(width=0.125)), tmp_path / "dec.safetensors")
+
+
+def test_style_statistics_shape():
+    feats = {"relu1_1": torch.rand(2, 64, 8, 8), "relu2_1": torch.rand(2, 128, 4, 4)}
+    s = style_statistics(feats, ["relu1_1", "relu2_1"])
+    assert s.shape == (2, 2 * (64 + 128)) and torch.isfinite(s).all()
+
+
+def _dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    photos, styles = tmp_path / "photos", tmp_path / "styles"
+    photos.mkdir()
+    styles.mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    for name in ("a", "b", "the-scream", "udnie"):
+        Image.fromarray(rng.integers(0, 255, (44, 36, 3), dtype=np.uint8)).save(styles / f"{name}.png")
+    return photos, styles
+
+
+def _options(steps: int, resume: bool = False, **kw) -> TrainOptions:
+    return TrainOptions(steps=steps, batch_size=2, size=32, lr=1e-4, device="cpu", checkpoint_every=1,
+                        progress=False, resume=resume, log_every=1, **kw)
+
+
+def test_meta_training_runs_and_resumes(tmp_path):
+    photos, styles = _dataset(tmp_path)
+    out = tmp_path / "meta.safetensors"
+    cfg = MetaTrainConfig(group_hidden=4, styles_per_step=2)
+    first = train_meta(photos, styles, out, cfg, _options(2, log_csv=str(tmp_path / "log.csv")),
+                       encoder_weights=None)
+    assert first.result.step == 2 and first.held_out == ["the-scream", "udnie"]
+    meta = load_meta(out)
+    assert meta.training_info["held_out"] == ["the-scream", "udnie"]
+    assert set(meta.training_info["evaluation"]) == {"trained_styles", "held_out_styles"}
+    resumed = train_meta(photos, styles, out, cfg, _options(3, resume=True), encoder_weights=None)
+    assert resumed.result.step == 3
+    _, header = read_checkpoint(tmp_path / "meta.ckpt.safetensors")
+    assert header["step"] == 3
+    assert (tmp_path / "log.csv").read_text().count("\n") == 3  # header + 2 steps
