@@ -99,34 +99,10 @@ def perceptual_score(output, content, styles, size: int, style_weights: Sequence
     output is resized to the content's size if it differs. Computed in fp32 on the CPU.
     Returns the weighted ``content``, ``style`` and ``total`` terms as floats.
     """
-    import torch
+    from painterly.metrics import score_stylization
 
-    from painterly.encoders import VGGEncoder
-    from painterly.imageio import load_image, to_tensor
-    from painterly.losses import gram_matrix
-    from painterly.methods.optimize import OptimizeConfig, normalize_weights
-
-    cfg = OptimizeConfig()
-    loss = cfg.loss()
-    encoder = VGGEncoder(loss.layers, weights=cfg.weights, pooling=cfg.pooling)
-    content_img = load_image(content, size)
-    out_img = load_image(output)
-    if out_img.size != content_img.size:
-        out_img = out_img.resize(content_img.size, resample=3)  # bicubic
-    styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
-    weights = normalize_weights(style_weights, len(styles))
-    style_size = max(16, round(size * cfg.style_scale))
-    with torch.no_grad():
-        targets = encoder(to_tensor(content_img), list(loss.content_layers))
-        grams: dict[str, torch.Tensor] = {}
-        for style, w in zip(styles, weights, strict=True):
-            feats = encoder(to_tensor(load_image(style, style_size)), list(loss.style_layers))
-            for name in loss.style_layers:
-                g = w * gram_matrix(feats[name])[0]
-                grams[name] = grams[name] + g if name in grams else g
-        x = to_tensor(out_img)
-        terms = loss(x, encoder(x), targets, grams)
-    return {k: float(v) for k, v in terms.items() if k in ("content", "style", "total")}
+    terms = score_stylization(output, content, styles, size=size, style_weights=style_weights)
+    return {k: v for k, v in terms.items() if k in ("content", "style", "total")}
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -19,8 +19,8 @@ A loss over several layers is the weighted sum of its per-layer losses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F

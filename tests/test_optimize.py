@@ -37,7 +37,8 @@ def test_loss_decreases(photo, painting):
 @pytest.mark.parametrize("opt", ["lbfgs", "adam"])
 def test_optimizers_and_output_size(photo, painting, opt):
     history = []
-    out = optimize(photo, painting, **FAST, optimizer=opt, callback=lambda s, x, l: history.append(l["total"]))
+    out = optimize(photo, painting, **FAST, optimizer=opt,
+                   callback=lambda s, x, losses: history.append(losses["total"]))
     assert out.size == (64, 48) and out.mode == "RGB"
     assert min(history[1:]) < history[0]
 
@@ -45,7 +46,7 @@ def test_optimizers_and_output_size(photo, painting, opt):
 def test_multiscale_runs_every_level(photo, painting):
     shapes = []
     optimize(photo, painting, size=128, steps=2, scales=2, progress=False,
-             callback=lambda s, x, l: shapes.append(tuple(x.shape[-2:])))
+             callback=lambda s, x, losses: shapes.append(tuple(x.shape[-2:])))
     assert shapes == [(48, 64)] * 2 + [(96, 128)] * 2
     assert scale_sizes(512, 3) == [128, 256, 512]
 
@@ -75,10 +76,11 @@ def _chroma(img: Image.Image) -> np.ndarray:
 
 
 def test_luminance_preservation_keeps_content_chroma(photo, painting):
-    out = optimize(photo, painting, **FAST, style_weight=1000, preserve_color="luminance")
-    plain = optimize(photo, painting, **FAST, style_weight=1000)
+    opts = {**FAST, "steps": 15}
+    out = optimize(photo, painting, **opts, preserve_color="luminance")
+    plain = optimize(photo, painting, **opts)
     ref = _chroma(photo)
-    assert np.abs(_chroma(out) - ref).mean() < 1.5  # only YCbCr rounding remains
+    assert np.abs(_chroma(out) - ref).mean() < 2.0  # only YCbCr rounding and gamut clipping remain
     assert np.abs(_chroma(plain) - ref).mean() > 5 * np.abs(_chroma(out) - ref).mean()
 
 

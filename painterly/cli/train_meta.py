@@ -19,6 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transformer", choices=("slim", "medium", "full"), default=d.transformer,
                    help="preset of the generated network (default %(default)s)")
     p.add_argument("--group-hidden", type=int, default=d.group_hidden, help="hidden units per layer group")
+    p.add_argument("--base-lr-scale", type=float, default=d.base_lr_scale,
+                   help="learning-rate multiplier of the shared base network (default %(default)s)")
     p.add_argument("--content-weight", type=float, default=d.content_weight)
     p.add_argument("--style-weight", type=float, default=d.style_weight)
     p.add_argument("--tv-weight", type=float, default=d.tv_weight)
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     config = MetaTrainConfig(content_weight=args.content_weight, style_weight=args.style_weight,
                              tv_weight=args.tv_weight, transformer=args.transformer, group_hidden=args.group_hidden,
                              styles_per_step=args.styles_per_step, hold_out=tuple(args.hold_out),
+                             base_lr_scale=args.base_lr_scale,
                              photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)
     summary = train_meta(args.content_dir, args.style_dir, args.out, config, options_from_args(args),
                          checkpoint=args.checkpoint, half=args.half)

@@ -9,9 +9,9 @@ faster than optimizing at full size from the start.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -104,7 +104,7 @@ class StyleTarget:
     def __init__(self, encoder: VGGEncoder, styles: Sequence[Image.Image], weights: Sequence[float],
                  layers: Sequence[str], device: torch.device, dtype: torch.dtype | None) -> None:
         self.grams: dict[str, torch.Tensor] = {}
-        for img, w in zip(styles, weights):
+        for img, w in zip(styles, weights, strict=True):
             with torch.no_grad(), autocast(device, dtype):
                 feats = encoder(to_tensor(img, device), layers)
             for name in layers:
@@ -188,17 +188,14 @@ def run(
         torch.manual_seed(cfg.seed)
 
     sizes = scale_sizes(max(content.size), cfg.scales)
-    total_steps = cfg.steps * len(sizes)
-    bar = tqdm(total=total_steps, desc="optimize", unit="step", disable=not cfg.progress, dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps * len(sizes), desc="optimize", unit="step", disable=not cfg.progress,
+               dynamic_ncols=True)
     image: torch.Tensor | None = None
-    step = 0
     try:
         for level, size in enumerate(sizes):
-            c_img = resize_longest(content, size)
-            c = to_tensor(c_img, device)
+            c = to_tensor(resize_longest(content, size), device)
             with torch.no_grad(), autocast(device, dtype):
-                c_feats = encoder(c, list(loss_fn.content_layers))
-            content_targets = {k: v.detach().float() for k, v in c_feats.items()}
+                content_targets = {k: v.float() for k, v in encoder(c, list(loss_fn.content_layers)).items()}
             style_size = max(16, round(size * cfg.style_scale))
             target = StyleTarget(encoder, [resize_longest(s, style_size) for s in styles], weights,
                                  list(loss_fn.style_layers), device, dtype)
@@ -206,39 +203,59 @@ def run(
                 image = _initial_image(cfg.init, c, styles, generator)
             else:
                 image = F.interpolate(image, size=c.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
-            x = image.detach().clone().to(device).contiguous().requires_grad_(True)
-            x.register_hook(lambda g: g.contiguous())  # L-BFGS flattens grads with view()
             bar.set_description(f"optimize {c.shape[-1]}x{c.shape[-2]}")
-            opt = _make_optimizer(cfg, x)
-            last: dict[str, torch.Tensor] = {}
-
-            def closure() -> torch.Tensor:
-                opt.zero_grad(set_to_none=True)
-                with autocast(device, dtype):
-                    feats = encoder(x)
-                terms = loss_fn(x, feats, content_targets, target.grams)
-                terms["total"].backward()
-                last.update(terms)
-                return terms["total"]
-
-            for _ in range(cfg.steps):
-                opt.step(closure)
-                step += 1
-                losses = {k: float(v.detach()) for k, v in last.items()}
-                if not math.isfinite(losses["total"]):
-                    raise FloatingPointError("loss became NaN/inf; try a smaller learning rate or --precision fp32")
-                bar.set_postfix(loss=f"{losses['total']:.4g}", content=f"{losses['content']:.3g}",
-                                style=f"{losses['style']:.3g}", refresh=False)
-                bar.update(1)
-                if callback is not None:
-                    callback(step, x.detach(), losses)
-                if cfg.save_every and cfg.save_dir and step % cfg.save_every == 0:
-                    save_image(to_pil(x.detach().clamp(0, 1)), Path(cfg.save_dir) / f"step_{step:05d}.png")
-            image = x.detach().clamp(0, 1)
+            objective = _Objective(encoder, loss_fn, content_targets, target.grams, device, dtype)
+            image = _optimize_level(image, objective, cfg, bar, callback, first_step=level * cfg.steps)
     finally:
         bar.close()
     assert image is not None
     return image.cpu()
+
+
+class _Objective:
+    """Loss of an image against fixed content and style targets; remembers the last terms."""
+
+    def __init__(self, encoder: VGGEncoder, loss_fn: PerceptualLoss, content_targets: dict[str, torch.Tensor],
+                 grams: dict[str, torch.Tensor], device: torch.device, dtype: torch.dtype | None) -> None:
+        self.encoder, self.loss_fn = encoder, loss_fn
+        self.content_targets, self.grams = content_targets, grams
+        self.device, self.dtype = device, dtype
+        self.last: dict[str, float] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.dtype):
+            feats = self.encoder(x)
+        terms = self.loss_fn(x, feats, self.content_targets, self.grams)
+        self.last = {k: float(v.detach()) for k, v in terms.items()}
+        return terms["total"]
+
+
+def _optimize_level(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, bar: tqdm,
+                    callback: Callback | None, first_step: int) -> torch.Tensor:
+    """Run ``cfg.steps`` optimizer iterations on one scale, starting from ``image``."""
+    x = image.detach().clone().contiguous().requires_grad_(True)
+    x.register_hook(lambda g: g.contiguous())  # L-BFGS flattens grads with view()
+    opt = _make_optimizer(cfg, x)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = objective(x)
+        loss.backward()
+        return loss
+
+    for step in range(first_step + 1, first_step + cfg.steps + 1):
+        opt.step(closure)
+        losses = objective.last
+        if not math.isfinite(losses["total"]):
+            raise FloatingPointError("loss became NaN/inf; try a smaller --lr or --precision fp32")
+        bar.set_postfix(loss=f"{losses['total']:.4g}", content=f"{losses['content']:.3g}",
+                        style=f"{losses['style']:.3g}", refresh=False)
+        bar.update(1)
+        if callback is not None:
+            callback(step, x.detach(), losses)
+        if cfg.save_every and cfg.save_dir and step % cfg.save_every == 0:
+            save_image(to_pil(x.detach().clamp(0, 1)), Path(cfg.save_dir) / f"step_{step:05d}.png")
+    return x.detach().clamp(0, 1)
 
 
 def _initial_image(init: str, content: torch.Tensor, styles: Sequence[Image.Image],

@@ -54,6 +54,12 @@ def resolve_style(style: ImageLike) -> ImageLike:
     return style
 
 
+def read_style(style: ImageLike, style_size: int) -> Image.Image:
+    """A painting (file, image or bundled name), downscaled so its longest side is at most ``style_size``."""
+    img = read_image(resolve_style(style)).rgb
+    return resize_longest(img, style_size) if max(img.size) > style_size else img
+
+
 def read_mask(mask: ImageLike, photo_size: tuple[int, int], size: tuple[int, int], regions: int) -> torch.Tensor:
     """Mask image -> one-hot regions (1, regions, H, W) at ``size`` (W, H); see the module docstring.
 
@@ -119,7 +125,8 @@ def transfer(
         preserve_color: None, ``"luminance"`` or ``"histogram"``.
         size: longest side of the result (default: the photo's, at most 1024).
         method: ``"adain"`` or ``"meta"``.
-        style_size: longest side the paintings are resized to before their statistics are taken.
+        style_size: larger paintings are downscaled to this longest side before their statistics
+            are taken (the scale of the brush strokes follows it).
         model: a loaded :class:`AdaIN` / :class:`MetaNetwork`, a weights file (decoder file for
             ``adain``, meta file for ``meta``), or None for the shipped weights.
         device: None picks CUDA when available. precision: ``"auto"`` (bf16 where fast),
@@ -151,7 +158,7 @@ def transfer(
     photo = read_image(content)
     side = size or min(max(photo.size), DEFAULT_MAX_SIDE)
     content_img = resize_longest(photo.rgb, side)
-    paintings = [resize_longest(read_image(resolve_style(s)).rgb, style_size) for s in styles]
+    paintings = [read_style(s, style_size) for s in styles]
     if preserve_color == "histogram":
         paintings = [color.match_color(p, content_img) for p in paintings]
     regions = None
@@ -224,5 +231,5 @@ def generate_transformer(style: ImageLike, model: MetaNetwork | str | os.PathLik
                          style_size: int = 512) -> TransformerNet:
     """A single-style transformer for ``style`` (a path, image or bundled painting's name) from the meta network."""
     meta = model if isinstance(model, MetaNetwork) else load_meta(model)
-    painting = resize_longest(read_image(resolve_style(style)).rgb, style_size)
+    painting = read_style(style, style_size)
     return meta.generate(to_tensor(painting), meta.stats_encoder())

@@ -162,6 +162,8 @@ def train_adain(
 
 def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device):
     torch.manual_seed(options.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
     decoder = AdaINDecoder(AdaINDecoderConfig(width=config.width))
     optimizer = torch.optim.Adam(decoder.parameters(), lr=options.lr)
     encoder = VGGEncoder(STYLE_LAYERS, weights=encoder_weights).to(device)

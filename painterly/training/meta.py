@@ -62,6 +62,7 @@ class MetaTrainConfig:
     jitter: float = 0.8
     content_scale: tuple[float, float] = (1.0, 2.0)
     style_scale: tuple[float, float] = (1.0, 3.0)
+    base_lr_scale: float = 10.0  # learning-rate multiplier of the heads' biases (the shared base network)
     eval_size: int | None = None  # side of the evaluation photos (default: the training size)
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,7 +71,8 @@ class MetaTrainConfig:
                 "transformer": self.transformer, "group_hidden": self.group_hidden,
                 "styles_per_step": self.styles_per_step, "hold_out": list(self.hold_out),
                 "photo_prob": self.photo_prob, "jitter": self.jitter, "content_scale": list(self.content_scale),
-                "style_scale": list(self.style_scale), "eval_size": self.eval_size}
+                "style_scale": list(self.style_scale), "base_lr_scale": self.base_lr_scale,
+                "eval_size": self.eval_size}
 
     def perceptual_loss(self) -> PerceptualLoss:
         return PerceptualLoss(content_layers=dict(self.content_layers), style_layers=dict(self.style_layers),
@@ -80,6 +82,15 @@ class MetaTrainConfig:
     def meta_config(self) -> MetaConfig:
         return MetaConfig(transformer=TransformerConfig.preset(self.transformer).to_dict(),
                           group_hidden=self.group_hidden)
+
+
+def param_groups(meta: MetaNetwork, lr: float, base_lr_scale: float) -> list[dict[str, Any]]:
+    """Adam groups: the heads' biases are the shared base transformer (trained like one, at
+    ``lr * base_lr_scale``); the trunk and head weights produce style-dependent offsets (at ``lr``)."""
+    base = [h.bias for h in meta.heads]
+    ids = {id(p) for p in base}
+    rest = [p for p in meta.parameters() if id(p) not in ids]
+    return [{"params": rest, "lr": lr}, {"params": base, "lr": lr * base_lr_scale}]
 
 
 def stylize_per_style(meta: MetaNetwork, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -141,8 +152,10 @@ def train_meta(
 
 def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device):
     torch.manual_seed(options.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
     meta = MetaNetwork(config.meta_config())
-    optimizer = torch.optim.Adam(meta.parameters(), lr=options.lr)
+    optimizer = torch.optim.Adam(param_groups(meta, options.lr, config.base_lr_scale))
     loss_fn = config.perceptual_loss()
     layers = list(dict.fromkeys([*loss_fn.layers, *meta.config.stat_layers]))
     encoder = VGGEncoder(layers, weights=encoder_weights).to(device)

@@ -30,8 +30,10 @@ from .common import ContentDataset
 
 def hue_rotate(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Rotate the hue of RGB images ``x`` (B, 3, H, W) by ``turns`` (B,) of a full circle (YIQ rotation)."""
-    to_yiq = x.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-    to_rgb = torch.linalg.inv(to_yiq)
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                          dtype=torch.float64)
+    to_rgb = torch.linalg.inv(to_yiq).to(x)  # inverted on the CPU: no linear-algebra kernels on the GPU
+    to_yiq = to_yiq.to(x)
     theta = turns.to(x) * 2 * math.pi
     cos, sin = theta.cos(), theta.sin()
     rot = torch.zeros(x.shape[0], 3, 3, dtype=x.dtype, device=x.device)

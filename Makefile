@@ -1,0 +1,35 @@
+# painterly: `make run` stylizes a bundled photo, `make test` runs the test suite.
+# Both create ./.venv and install what they need (torch 2.13.0 CPU first, so pip never fetches a CUDA build).
+
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.painterly-installed
+PHOTO   ?= painterly/assets/photos/lake.jpg
+STYLE   ?= starry-night
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/painterly optimize $(PHOTO) --style $(STYLE) -o out/lake-$(STYLE).jpg --size 384 --scales 2 --steps 60
+	@echo "result: out/lake-$(STYLE).jpg"
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check painterly tests benchmarks
+
+clean:
+	rm -rf out build *.egg-info .pytest_cache

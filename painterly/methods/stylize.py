@@ -1,0 +1,225 @@
+"""Fast stylization with a trained multi-style network (``painterly.stylize``).
+
+Large images are processed in overlapping tiles so memory stays bounded: the instance-norm
+statistics are first collected on the whole image (or, when it is larger than ``stats_size``,
+on a downscaled copy) and then frozen for every tile, so all tiles are normalised alike; tiles
+overlap, the outputs near a tile's inner edge (inside the network's receptive field) get zero
+weight and the rest is blended with raised-cosine ramps that sum to one. The tiled result
+matches the untiled one away from the image border up to rounding, and no seams show.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from ..errors import ModelError, PainterlyError, StyleNotFoundError
+from ..imageio import ImageLike, attach_alpha, read_image, resize_longest, to_pil, to_tensor
+from ..models.io import StylizationModel, load_model
+from ..models.transformer import NormStats, TransformerNet, pad_to_multiple
+from ..runtime import autocast, resolve_device, resolve_precision
+from ..styles import StyleInfo
+
+#: The shipped multi-style model.
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "multistyle.safetensors"
+
+#: Images with more pixels than ``tile_size ** 2`` are processed in tiles.
+DEFAULT_TILE = 1024
+#: Tile overlap: 1/3 dead zone (beyond the receptive field), 1/3 cosine ramp, 1/3 dead zone.
+DEFAULT_OVERLAP = 192
+#: Longest side of the copy the instance-norm statistics are computed on for tiled images.
+DEFAULT_STATS_SIZE = 1024
+
+StyleSpec = str | Mapping[str, float] | Sequence[str]
+ModelSpec = StylizationModel | str | os.PathLike | None
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int) -> StylizationModel:
+    return load_model(path)
+
+
+def get_model(model: ModelSpec = None) -> StylizationModel:
+    """A loaded model: ``None`` (the shipped one), a path, or a :class:`StylizationModel`."""
+    if isinstance(model, StylizationModel):
+        return model
+    path = Path(model) if model is not None else DEFAULT_MODEL
+    if not path.is_file():
+        if model is None:
+            raise ModelError(f"the pretrained model {path} is missing: reinstall painterly, pass --model FILE, or "
+                             "train one with 'painterly train --style PAINTING.jpg --data PHOTOS_DIR --out FILE'")
+        raise ModelError(f"model file '{path}' not found")
+    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+def list_styles(model: ModelSpec = None) -> list[StyleInfo]:
+    """The styles of ``model`` (default: the shipped model), each with ``.name``, ``.title``, ``.artist``."""
+    return list(get_model(model).styles)
+
+
+# --------------------------------------------------------------------------------------------
+# Running the network, untiled or tiled
+# --------------------------------------------------------------------------------------------
+
+
+def _axis_tiles(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Tile (start, end) along one axis; starts are multiples of 4 and ends cover ``length``."""
+    if length <= tile:
+        return [(0, length)]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    starts = [min(length - tile, 4 * round(i * (length - tile) / (n - 1) / 4)) for i in range(n)]
+    return [(s, s + tile) for s in starts]
+
+
+def _ramp(n: int, device: torch.device) -> torch.Tensor:
+    """Weights rising 0 -> 1 across an overlap zone of ``n`` pixels: zero for the first third,
+    a raised cosine over the middle third, one for the last third."""
+    u = (torch.arange(n, device=device, dtype=torch.float32) + 0.5) / n
+    t = ((u - 1 / 3) * 3).clamp(0, 1)
+    return 0.5 - 0.5 * torch.cos(math.pi * t)
+
+
+def _axis_weights(tiles: list[tuple[int, int]], device: torch.device) -> list[torch.Tensor]:
+    """Per-tile 1-D blend weights; across all tiles they sum to one at every position."""
+    out = []
+    for i, (s, e) in enumerate(tiles):
+        w = torch.ones(e - s, device=device)
+        if i > 0:  # zone shared with the previous tile: [s, prev_end)
+            zone = tiles[i - 1][1] - s
+            w[:zone] = _ramp(zone, device)
+        if i + 1 < len(tiles):  # zone shared with the next tile: [next_start, e)
+            zone = e - tiles[i + 1][0]
+            w[e - s - zone :] *= 1.0 - _ramp(zone, device)
+        out.append(w)
+    return out
+
+
+def run_network(
+    net: TransformerNet,
+    x: torch.Tensor,
+    style: torch.Tensor,
+    dtype: torch.dtype | None = None,
+    tile_size: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    stats_size: int = DEFAULT_STATS_SIZE,
+    channels_last: bool = True,
+) -> torch.Tensor:
+    """Stylize ``x`` (1, 3, H, W) in [0, 1] with style weights ``style`` (N,); returns (1, 3, H, W) fp32.
+
+    Images over ``tile_size ** 2`` pixels run in overlapping tiles (see the module docstring).
+    """
+    device = next(net.parameters()).device
+    x = x.to(device)
+    style = style.to(device).view(1, -1)
+    h, w = x.shape[-2:]
+    xp, _ = pad_to_multiple(x, 4)
+    if h * w <= tile_size * tile_size:
+        return _forward(net, xp, style, dtype, channels_last)[..., :h, :w]
+    tile_size = max(4 * math.ceil(tile_size / 4), 3 * 4 * math.ceil(overlap / 12) + 4)
+    overlap = 4 * math.ceil(overlap / 4)
+    # Instance-norm statistics from the whole image, or a downscaled copy of it.
+    proxy = xp
+    if max(h, w) > stats_size:
+        scale = stats_size / max(h, w)
+        size = (max(4, 4 * round(h * scale / 4)), max(4, 4 * round(w * scale / 4)))
+        proxy = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    stats = NormStats("collect")
+    _forward(net, proxy, style, dtype, channels_last, stats)
+    hp, wp = xp.shape[-2:]
+    rows, cols = _axis_tiles(hp, tile_size, overlap), _axis_tiles(wp, tile_size, overlap)
+    wr, wc = _axis_weights(rows, device), _axis_weights(cols, device)
+    out = torch.zeros(1, 3, hp, wp, device=device)
+    for (r0, r1), wy in zip(rows, wr, strict=True):
+        for (c0, c1), wx in zip(cols, wc, strict=True):
+            y = _forward(net, xp[..., r0:r1, c0:c1], style, dtype, channels_last, stats.replay())
+            out[..., r0:r1, c0:c1].addcmul_(y, wy[:, None] * wx[None, :])
+            del y
+    return out[..., :h, :w].clamp_(0, 1)
+
+
+def _forward(net: TransformerNet, x: torch.Tensor, style: torch.Tensor, dtype: torch.dtype | None,
+             channels_last: bool, norm: NormStats | None = None) -> torch.Tensor:
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), autocast(x.device, dtype):
+        y = net(x, style, norm)
+    return y.float().contiguous()
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def _blend(stylized: Image.Image, photo: Image.Image, strength: float) -> Image.Image:
+    if strength >= 1.0:
+        return stylized
+    if photo.size != stylized.size:
+        photo = photo.resize(stylized.size, Image.Resampling.BICUBIC)
+    return Image.blend(photo, stylized, strength)
+
+
+def stylize(
+    image: ImageLike,
+    style: StyleSpec | None = None,
+    size: int | None = None,
+    strength: float = 1.0,
+    preserve_color: str | None = None,
+    model: ModelSpec = None,
+    *,
+    device: str | torch.device | None = "cpu",
+    precision: str = "auto",
+    tile_size: int = DEFAULT_TILE,
+) -> Image.Image:
+    """Paint ``image`` in ``style`` with a trained feed-forward model.
+
+    Args:
+        image: path, PIL image, array or tensor. EXIF orientation is applied; an alpha channel
+            is carried over to the result.
+        style: a style name, ``{name: weight}`` to mix styles (weights are normalised) or a
+            list of names (equal weights). May be omitted for a single-style model.
+        size: longest side to stylize at (default: the image's own size).
+        strength: 0..1, blends the result with the (resized) photo.
+        preserve_color: ``None``, ``"luminance"`` or ``"histogram"`` (keep the photo's colours).
+        model: ``None`` (the shipped model), a model file, or a loaded :class:`StylizationModel`.
+        device: where to run (``"auto"``: CUDA if available).
+        precision: ``"auto"`` (bf16 where fast: AMX CPUs, CUDA), ``"bf16"`` or ``"fp32"``.
+        tile_size: images over ``tile_size**2`` pixels run in blended tiles (bounded memory).
+    """
+    from ..color import check_method
+    from ..color import preserve_color as apply_preserve_color
+
+    check_method(preserve_color)
+    if not 0.0 <= float(strength) <= 1.0:
+        raise PainterlyError(f"strength must be between 0 and 1, got {strength}")
+    if size is not None and int(size) < 16:
+        raise PainterlyError(f"size must be at least 16 pixels, got {size}")
+    m = get_model(model)
+    if style is None:
+        if len(m.styles) != 1:
+            raise StyleNotFoundError(f"choose a style; available: {', '.join(m.names)}")
+        style = m.names[0]
+    weights = m.style_weights(style)
+    pic = read_image(image)
+    photo = resize_longest(pic.rgb, int(size)) if size else pic.rgb
+    dev = resolve_device(None if device == "auto" else str(device))
+    net = m.net if next(m.net.parameters()).device == dev else _net_on(m, dev)
+    dtype = resolve_precision(precision, dev)
+    out = run_network(net, to_tensor(photo), weights, dtype=dtype, tile_size=tile_size)
+    result = to_pil(out)
+    if preserve_color:
+        result = apply_preserve_color(result, photo, preserve_color)
+    result = _blend(result, photo, float(strength))
+    return attach_alpha(result, pic.alpha)
+
+
+def _net_on(model: StylizationModel, device: torch.device) -> TransformerNet:
+    import copy
+
+    return copy.deepcopy(model.net).to(device)
