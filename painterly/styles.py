@@ -50,7 +50,8 @@ def _manifest_rows(folder: Path) -> dict[str, dict[str, str]]:
 
 
 def style_info_for(path: str | os.PathLike, name: str | None = None) -> StyleInfo:
-    """Metadata for a style image: from a ``MANIFEST.tsv`` next to it or one folder up, if any.
+    """Metadata for a style image: from a ``MANIFEST.tsv`` next to it or one folder up, else from
+    the bundled paintings' catalogue (matched by name), else derived from the file name.
 
     ``title_artist`` values look like ``"The Scream (1893) - Edvard Munch"``.
     """
@@ -66,4 +67,22 @@ def style_info_for(path: str | os.PathLike, name: str | None = None) -> StyleInf
             if not title:
                 title, artist = artist, ""
         return StyleInfo(name, title.strip(), artist.strip(), row.get("source", "").strip())
+    from .paintings import list_paintings
+
+    for painting in list_paintings():
+        if painting.name == name:
+            return StyleInfo(name, f"{painting.title} ({painting.year})", painting.artist, "bundled with painterly")
     return StyleInfo(name, name.replace("-", " ").title(), "")
+
+
+def resolve_style_image(spec: str | os.PathLike) -> Path:
+    """A style image path: an existing file, or the name of a bundled painting."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    from .errors import ImageError
+    from .paintings import bundled_painting, painting_names
+
+    if isinstance(spec, str) and not path.suffix and os.sep not in spec:
+        return bundled_painting(spec)
+    raise ImageError(f"style image '{spec}' not found (bundled paintings: {', '.join(painting_names())})")

@@ -214,3 +214,23 @@ def test_adain_training_runs_and_resumes_exactly(tmp_path):
     with pytest.raises(Exception, match="different settings"):
         train_adain(photos, styles, tmp_path / "b.safetensors", AdaINTrainConfig(width=0.125, style_weight=3.0),
                     _train_options(3, resume=True), encoder_weights=None)
+
+
+def test_train_adain_cli_trains_resumes_and_reports_errors(tmp_path, capsys):
+    from painterly.cli import main
+
+    photos = _write_images(tmp_path / "photos", ["p0", "p1"], size=(48, 40), seed=3)
+    styles = _write_images(tmp_path / "styles", ["a", "the-scream", "udnie"], size=(36, 44), seed=4)
+    out = tmp_path / "dec.safetensors"
+    base = ["train-adain", "--content-dir", str(photos), "--style-dir", str(styles), "--out", str(out),
+            "--batch-size", "2", "--size", "32", "--width", "0.125", "--quiet", "--log-every", "1"]
+    assert main([*base, "--steps", "2"]) == 0
+    assert load_decoder(out).training_info["steps"] == 2
+    assert (tmp_path / "dec.log.csv").is_file()
+    assert main([*base, "--steps", "3", "--resume"]) == 0
+    assert load_decoder(out).training_info["steps"] == 3
+    assert "wrote" in capsys.readouterr().out
+    rc = main(["train-adain", "--content-dir", str(tmp_path / "nowhere"), "--style-dir", str(styles),
+               "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "nowhere" in err

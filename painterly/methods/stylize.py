@@ -173,7 +173,7 @@ def stylize(
     preserve_color: str | None = None,
     model: ModelSpec = None,
     *,
-    device: str | torch.device | None = "cpu",
+    device: str | torch.device | None = None,
     precision: str = "auto",
     tile_size: int = DEFAULT_TILE,
 ) -> Image.Image:
@@ -188,7 +188,7 @@ def stylize(
         strength: 0..1, blends the result with the (resized) photo.
         preserve_color: ``None``, ``"luminance"`` or ``"histogram"`` (keep the photo's colours).
         model: ``None`` (the shipped model), a model file, or a loaded :class:`StylizationModel`.
-        device: where to run (``"auto"``: CUDA if available).
+        device: where to run (``None``/``"auto"``: CUDA if available, else CPU).
         precision: ``"auto"`` (bf16 where fast: AMX CPUs, CUDA), ``"bf16"`` or ``"fp32"``.
         tile_size: images over ``tile_size**2`` pixels run in blended tiles (bounded memory).
     """
@@ -208,8 +208,10 @@ def stylize(
     weights = m.style_weights(style)
     pic = read_image(image)
     photo = resize_longest(pic.rgb, int(size)) if size else pic.rgb
-    dev = resolve_device(None if device == "auto" else str(device))
-    net = m.net if next(m.net.parameters()).device == dev else _net_on(m, dev)
+    dev = resolve_device(None if device in (None, "auto") else str(device))
+    if next(m.net.parameters()).device != dev:
+        m.net.to(dev)  # the model stays on the device it was last used on
+    net = m.net
     dtype = resolve_precision(precision, dev)
     out = run_network(net, to_tensor(photo), weights, dtype=dtype, tile_size=tile_size)
     result = to_pil(out)
@@ -219,7 +221,39 @@ def stylize(
     return attach_alpha(result, pic.alpha)
 
 
-def _net_on(model: StylizationModel, device: torch.device) -> TransformerNet:
-    import copy
+def style_sheet(model: ModelSpec = None, photo: ImageLike | None = None, size: int = 256, ncol: int = 4,
+                device: str | torch.device | None = None) -> Image.Image:
+    """A labelled thumbnail sheet: the photo, then the photo in every style of ``model``.
 
-    return copy.deepcopy(model.net).to(device)
+    When a style is a bundled painting, a small copy of the painting is inset in the corner.
+    """
+    from PIL import ImageDraw
+
+    from ..paintings import painting_names
+
+    m = get_model(model)
+    if photo is None:
+        photo = Path(__file__).resolve().parent.parent / "assets" / "photos" / "lake.jpg"
+    base = resize_longest(read_image(photo).rgb, size)
+    tiles = [("photo", base)]
+    bundled = set(painting_names())
+    for info in m.styles:
+        img = stylize(base, info.name, model=m, device=device)
+        if info.name in bundled:
+            from ..paintings import bundled_painting
+
+            inset = resize_longest(read_image(bundled_painting(info.name)).rgb, max(16, size // 4))
+            img.paste(inset, (img.width - inset.width - 2, img.height - inset.height - 2))
+        tiles.append((info.name, img))
+    label_h, pad = 18, 4
+    w, h = base.size
+    ncol = max(1, min(ncol, len(tiles)))
+    nrow = math.ceil(len(tiles) / ncol)
+    sheet = Image.new("RGB", (ncol * (w + pad) + pad, nrow * (h + label_h + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (name, img) in enumerate(tiles):
+        r, c = divmod(k, ncol)
+        x, y = pad + c * (w + pad), pad + r * (h + label_h + pad)
+        sheet.paste(img, (x, y))
+        draw.text((x + 2, y + h + 3), name, fill=(0, 0, 0))
+    return sheet

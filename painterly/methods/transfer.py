@@ -85,12 +85,44 @@ def _pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return x
 
 
-def _prepared(module: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> torch.nn.Module:
-    """An inference copy on ``device``; in bf16 weights and channels_last when bf16 is the fast path."""
-    module = copy.deepcopy(module).eval().requires_grad_(False).to(device)
+def _is_ready(module: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> bool:
+    p = next(module.parameters(), None)
+    return p is not None and not module.training and p.device == device and p.dtype == (dtype or torch.float32)
+
+
+def _prepared(module: torch.nn.Module, device: torch.device, dtype: torch.dtype | None,
+              fresh: bool = False) -> torch.nn.Module:
+    """An inference version of ``module`` on ``device``: bf16 weights and channels_last when bf16 is the fast
+    path, in-place ReLUs. A module that is already prepared is used as is; others are copied (unless
+    ``fresh``: created for this call) so the caller's model is never changed."""
+    if _is_ready(module, device, dtype):
+        return module
+    if not fresh:
+        module = copy.deepcopy(module)
+    module = module.eval().requires_grad_(False).to(device)
     if dtype is not None:
         module = module.to(dtype=dtype, memory_format=torch.channels_last)
+    for m in module.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = True  # inference only, and no conv output is ever returned here: saves a full copy per layer
     return module
+
+
+def prepare(model: AdaIN | MetaNetwork | str | os.PathLike | None = None, method: str = "adain",
+            device: str | None = None, precision: str = "auto") -> AdaIN | MetaNetwork:
+    """Load (None: the shipped weights) and convert a model once, for many :func:`transfer` calls.
+
+    ``transfer(..., model=prepare())`` skips loading and the per-call bf16 copy of the weights.
+    Pass the same ``device`` and ``precision`` to :func:`transfer`.
+    """
+    dev = resolve_device(device)
+    dtype = resolve_precision(precision, dev)
+    if method == "adain":
+        return _prepared(load_adain(model), dev, dtype, fresh=not isinstance(model, AdaIN))
+    if method == "meta":
+        meta = model if isinstance(model, MetaNetwork) else load_meta(model)
+        return meta.to(dev).eval()
+    raise PainterlyError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
 
 
 def _as_input(img: Image.Image, device: torch.device, dtype: torch.dtype | None, multiple: int) -> torch.Tensor:
@@ -187,7 +219,7 @@ def _run_adain(content: Image.Image, paintings: list[Image.Image], alpha: float,
                regions: torch.Tensor | None, model, device: torch.device, dtype: torch.dtype | None) -> torch.Tensor:
     if isinstance(model, MetaNetwork):
         raise PainterlyError("method 'adain' needs an AdaIN decoder, got a meta network")
-    net = _prepared(load_adain(model), device, dtype)
+    net = _prepared(load_adain(model), device, dtype, fresh=not isinstance(model, AdaIN))
     stats = [net.style_stats(_as_input(p, device, dtype, 1)) for p in paintings]
     if regions is not None and len(stats) == 1:
         stats.append(None)  # single style + mask: the black region keeps the photo
@@ -203,17 +235,17 @@ def _run_meta(content: Image.Image, paintings: list[Image.Image], alpha: float, 
         raise PainterlyError("method 'meta' needs a meta network, got an AdaIN model")
     meta = model if isinstance(model, MetaNetwork) else load_meta(model)
     meta = meta.to(device).eval()
-    encoder = _prepared(meta.stats_encoder(), device, dtype)
+    encoder = _prepared(meta.stats_encoder(), device, dtype, fresh=True)
     layers = list(meta.config.stat_layers)
     params = [meta(style_statistics(encoder(_as_input(p, device, dtype, 1), layers), layers)) for p in paintings]
     x = _as_input(content, device, dtype, 4)
     photo = x.float()
     if regions is None:
         mixed = {k: sum(w * p[k] for w, p in zip(weights, params, strict=True)) for k in params[0]}
-        out = _prepared(meta.transformer(mixed), device, dtype)(x).float()
+        out = _prepared(meta.transformer(mixed), device, dtype, fresh=True)(x).float()
     else:
         soft = _soft_regions(_pad_to(regions.to(device), 4))
-        outs = [_prepared(meta.transformer(p), device, dtype)(x).float() for p in params]
+        outs = [_prepared(meta.transformer(p), device, dtype, fresh=True)(x).float() for p in params]
         if len(outs) == 1:
             outs.append(photo)  # single style + mask: the black region keeps the photo
         out = sum(soft[:, k : k + 1] * o for k, o in enumerate(outs))

@@ -55,8 +55,9 @@ def adain_from_stats(content_feat: torch.Tensor, style_stats: Stats, eps: float 
     """AdaIN with precomputed style statistics ``(mean, std)``, each (B or 1, C, 1, 1)."""
     s_mean, s_std = style_stats
     c_mean, c_std = calc_mean_std(content_feat, eps)
-    out = (content_feat.float() - c_mean) / c_std * s_std + s_mean
-    return out.to(content_feat.dtype)
+    scale = s_std / c_std  # one multiply-add per element, in the features' dtype
+    shift = s_mean - c_mean * scale
+    return torch.addcmul(shift.to(content_feat.dtype), content_feat, scale.to(content_feat.dtype))
 
 
 def masked_mean_std(feat: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> Stats:
@@ -121,7 +122,8 @@ def stylize_features(content_feat: torch.Tensor, styles: Sequence[Stats | None],
                 part = content_feat.float()
             else:
                 c_mean, c_std = masked_mean_std(content_feat, wk)
-                part = (content_feat.float() - c_mean) / c_std * stats[1] + stats[0]
+                scale = stats[1] / c_std
+                part = content_feat.float() * scale + (stats[0] - c_mean * scale)
             target = target + wk * part
         target = target.to(content_feat.dtype)
     if alpha >= 1.0:

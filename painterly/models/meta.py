@@ -2,11 +2,12 @@
 Networks", CVPR 2018).
 
 A meta network maps a painting to the **weights of a compact transformer network**: the
-painting's VGG feature statistics (channel mean and std at relu1_1..relu4_1, log-compressed)
-go through a shared hidden layer, which is split into one group per transformer layer; each
-group's fully connected head emits that layer's parameters (conv weights and bias, instance-norm
-gamma/beta). One meta forward per style; the generated :class:`TransformerNet` then stylizes any
-number of images at feed-forward speed, and it is a normal single-style model: save it with
+painting's VGG feature statistics (channel mean and std at relu1_1..relu4_1, log-compressed,
+standardized with the training styles' mean/std) go through a shared hidden layer, which is
+split into one group per transformer layer; each group's fully connected head emits that
+layer's parameters (conv weights and bias, instance-norm gamma/beta). One meta forward per
+style; the generated :class:`TransformerNet` then stylizes any number of images at
+feed-forward speed, and it is a normal single-style model: save it with
 :func:`save_generated` and use it with ``painterly stylize --model``.
 
 Each head's bias is initialised to the flattened default initialisation of the transformer and
@@ -121,6 +122,9 @@ class MetaNetwork(nn.Module):
             groups.setdefault(_group_of(name), []).append((name, p.shape))
         self.groups = [(g, entries) for g, entries in groups.items()]
         gh = self.config.group_hidden
+        # input standardization (per statistic, fitted on the training styles before training; saved with the model)
+        self.register_buffer("stats_mean", torch.zeros(self.config.stats_dim))
+        self.register_buffer("stats_std", torch.ones(self.config.stats_dim))
         self.trunk = nn.Sequential(nn.Linear(self.config.stats_dim, gh * len(self.groups)), nn.ReLU())
         self.heads = nn.ModuleList()
         params = dict(template.named_parameters())
@@ -139,17 +143,28 @@ class MetaNetwork(nn.Module):
         return self._template  # type: ignore[attr-defined]
 
     def forward(self, stats: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.trunk(stats.float())
-        chunks = h.split(self.config.group_hidden, dim=1)
+        with torch.autocast(stats.device.type, enabled=False):  # generated weights in fp32, also under autocast
+            h = self.trunk((stats.float() - self.stats_mean) / self.stats_std)
+            flats = [head(chunk) for head, chunk in zip(self.heads, h.split(self.config.group_hidden, dim=1),
+                                                        strict=True)]
         out: dict[str, torch.Tensor] = {}
-        for (_, entries), head, chunk in zip(self.groups, self.heads, chunks, strict=True):
-            flat = head(chunk)
+        for (_, entries), flat in zip(self.groups, flats, strict=True):
             offset = 0
             for name, shape in entries:
                 n = shape.numel()
                 out[name] = flat[:, offset : offset + n].reshape(-1, *shape)
                 offset += n
         return out
+
+    @torch.no_grad()
+    def fit_input_normalization(self, stats: torch.Tensor, min_std: float = 0.05) -> None:
+        """Standardize the inputs with the mean/std of ``stats`` (N, D) of many training styles.
+
+        Raw statistics of different paintings share a large common part; standardized, the
+        differences between styles drive the hidden layer from the first step.
+        """
+        self.stats_mean.copy_(stats.float().mean(0))
+        self.stats_std.copy_(stats.float().std(0).clamp_min(min_std))
 
     def run(self, params: Mapping[str, torch.Tensor], index: int, x: torch.Tensor) -> torch.Tensor:
         """Stylize ``x`` with the generated parameters of style ``index`` (differentiable)."""

@@ -18,7 +18,7 @@ whole image or a downscaled proxy) and then frozen while tiles run (see :class:`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -121,7 +121,7 @@ class ConditionalInstanceNorm2d(nn.Module):
                     return F.group_norm(x, self.num_features, gamma.view(-1).to(x.dtype), beta.view(-1).to(x.dtype),
                                         self.eps)
                 y = F.group_norm(x, self.num_features, eps=self.eps)
-            return y * gamma.to(y.dtype) + beta.to(y.dtype)
+            return torch.addcmul(beta.to(y.dtype), y, gamma.to(y.dtype))
         if norm.mode == "apply":
             mean, var = norm.stats[norm.index]
             norm.index += 1
@@ -130,7 +130,7 @@ class ConditionalInstanceNorm2d(nn.Module):
             norm.stats.append((mean, var))
         scale = gamma.float() * torch.rsqrt(var + self.eps)
         shift = beta.float() - mean * scale
-        return x * scale.to(x.dtype) + shift.to(x.dtype)
+        return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, num_styles={self.num_styles}"
@@ -151,7 +151,7 @@ class ConvNormReLU(nn.Module):
         if self.upsample:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = self.norm(self.conv(reflect_pad(x, self.pad)), style, norm)
-        return F.relu(x) if self.relu else x
+        return F.relu(x, inplace=True) if self.relu else x
 
 
 class ResidualBlock(nn.Module):
@@ -174,7 +174,7 @@ class TransformerNet(nn.Module):
 
     def __init__(self, config: TransformerConfig | None = None) -> None:
         super().__init__()
-        self.config = config = config or TransformerConfig()
+        self.config = config = replace(config) if config is not None else TransformerConfig()
         c1, c2, c3 = config.widths
         n, eps, k = config.num_styles, config.eps, config.stem_kernel
         self.stem = ConvNormReLU(3, c1, k, 1, n, eps)
@@ -226,7 +226,7 @@ class TransformerNet(nn.Module):
                 g, b = torch.ones_like(m.gamma[:1]).expand(count, -1), torch.zeros_like(m.beta[:1]).expand(count, -1)
             m.gamma = nn.Parameter(torch.cat([m.gamma.data, g]).contiguous())
             m.beta = nn.Parameter(torch.cat([m.beta.data, b]).contiguous())
-        self.config.num_styles += count
+        self.config = replace(self.config, num_styles=self.config.num_styles + count)
 
     def style_parameters(self) -> list[nn.Parameter]:
         """Every CIN gamma and beta (the parameters trained when adding a style)."""

@@ -57,7 +57,7 @@ class AdaINTrainConfig:
 
     content_weight: float = 1.0
     style_weight: float = 10.0
-    width: float = 1.0  # decoder width multiplier (1.0: the paper's decoder)
+    width: float = 0.5  # decoder width multiplier; 1.0 is the paper's decoder, 0.5 meets 1024 px in <= 1.5 s on 2 cores
     hold_out: tuple[str, ...] = DEFAULT_HOLD_OUT
     photo_prob: float = 0.2  # chance that a "style" is a photo crop
     jitter: float = 0.8  # chance of colour jitter on a style crop

@@ -665,6 +665,9 @@ class Trainer:
     def run(self) -> TrainResult:
         opts = self.options
         self.model.to(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
+            torch.backends.cuda.matmul.allow_tf32 = True
         if opts.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.model.train()
@@ -679,7 +682,8 @@ class Trainer:
         if opts.progress and self.dist.is_main:
             from tqdm import tqdm
 
-            bar = tqdm(total=opts.steps, initial=self.step, unit="step", dynamic_ncols=True, mininterval=1.0)
+            bar = tqdm(total=opts.steps if opts.steps < 10**6 else None, initial=self.step, unit="step",
+                       dynamic_ncols=True, mininterval=1.0)
         start = time.perf_counter()
         start_step = self.step
         reason = "done"
@@ -704,7 +708,7 @@ class Trainer:
                     if keys is None:
                         keys = list(out)
                         sum_vals = [0.0] * len(keys)
-                    vals = [float(out[k].detach()) for k in keys]
+                    vals = torch.stack([out[k].detach().float() for k in keys]).tolist()  # one device sync
                     timed_out = opts.time_limit is not None and time.perf_counter() - start >= opts.time_limit
                     flags = [float(not all(math.isfinite(v) for v in vals)), float(stop.is_set()), float(timed_out)]
                     reduced = self._reduce(vals + flags)
@@ -727,7 +731,8 @@ class Trainer:
                     n_vals += 1
                     elapsed = time.perf_counter() - start
                     ips = (self.step - start_step) * opts.batch_size * world / max(elapsed, 1e-9)
-                    if self.step % max(1, opts.log_every) == 0 or self.step == opts.steps:
+                    last = self.step == opts.steps or interrupted or timed_out
+                    if self.step % max(1, opts.log_every) == 0 or last:
                         losses = {k: v / n_vals for k, v in zip(keys, sum_vals, strict=True)}
                         sum_vals, n_vals = [0.0] * len(keys), 0
                         if log is None and opts.log_csv and self.dist.is_main:

@@ -45,6 +45,8 @@ from .common import (
 )
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+#: Learning rate that suits training only the new styles' gamma/beta rows (``base=``).
+ADD_STYLE_LR = 1e-2
 
 
 @dataclass
@@ -81,6 +83,7 @@ class TrainSummary:
     result: TrainResult
     styles: list[StyleInfo]
     trained_styles: list[str]
+    net: TransformerNet | None = None  # the trained network (on CPU, eval mode)
 
 
 def default_checkpoint(out: str | os.PathLike) -> Path:
@@ -222,7 +225,6 @@ def _train(styles, data, out, config, options, base, half, checkpoint, encoder_w
         "size": options.size,
         "lr": options.lr,
         "seed": options.seed,
-        "world_size": dist.world_size,
     }
     ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
     trainer = Trainer(net, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
@@ -248,7 +250,7 @@ def _train(styles, data, out, config, options, base, half, checkpoint, encoder_w
     else:
         training.update({"styles": [s.name for s in new_infos], **record})
     model_path = None
+    net = net.cpu().float().requires_grad_(False)
     if dist.is_main:
-        model = StylizationModel(net.cpu().float(), infos, training)
-        model_path = str(save_model(model, out, half=half))
-    return TrainSummary(model_path, result, infos, [s.name for s in new_infos])
+        model_path = str(save_model(StylizationModel(net, infos, training), out, half=half))
+    return TrainSummary(model_path, result, infos, [s.name for s in new_infos], net)

@@ -29,7 +29,7 @@ from ..errors import PainterlyError
 from ..losses import PerceptualLoss, gram_matrix
 from ..models.meta import MetaConfig, MetaNetwork, save_meta, style_statistics
 from ..models.transformer import TransformerConfig
-from ..runtime import autocast
+from ..runtime import autocast, resolve_precision
 from .adain import DEFAULT_HOLD_OUT, ArbitrarySummary, default_checkpoint, preview_grid
 from .common import (
     ContentDataset,
@@ -62,6 +62,7 @@ class MetaTrainConfig:
     jitter: float = 0.8
     content_scale: tuple[float, float] = (1.0, 2.0)
     style_scale: tuple[float, float] = (1.0, 3.0)
+    norm_batches: int = 8  # batches of 16 augmented styles that standardize the meta inputs (0: none)
     base_lr_scale: float = 10.0  # learning-rate multiplier of the heads' biases (the shared base network)
     eval_size: int | None = None  # side of the evaluation photos (default: the training size)
 
@@ -72,6 +73,7 @@ class MetaTrainConfig:
                 "styles_per_step": self.styles_per_step, "hold_out": list(self.hold_out),
                 "photo_prob": self.photo_prob, "jitter": self.jitter, "content_scale": list(self.content_scale),
                 "style_scale": list(self.style_scale), "base_lr_scale": self.base_lr_scale,
+                "norm_batches": self.norm_batches,
                 "eval_size": self.eval_size}
 
     def perceptual_loss(self) -> PerceptualLoss:
@@ -166,6 +168,13 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
     pool = StylePool(style_dir, size=options.size, scale=config.style_scale, hold_out=config.hold_out,
                      photos=contents, photo_prob=config.photo_prob, jitter=config.jitter, device=device,
                      channels_last=options.channels_last, seed=options.seed)
+    dtype = resolve_precision("fp32" if options.fp32 else "auto", device)
+    if config.norm_batches > 0:
+        with torch.no_grad(), autocast(device, dtype):  # standardize the meta inputs over many augmented styles
+            gen = torch.Generator().manual_seed(options.seed)
+            samples = [style_statistics(encoder(pool.sample(16, gen), list(meta.config.stat_layers)),
+                                        meta.config.stat_layers) for _ in range(config.norm_batches)]
+            meta.fit_input_normalization(torch.cat(samples))
     n_styles = config.styles_per_step
     per_style = options.batch_size // n_styles
     style_layers, content_layers = list(loss_fn.style_layers), list(loss_fn.content_layers)

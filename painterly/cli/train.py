@@ -1,0 +1,114 @@
+"""`painterly train`: train a fast multi-style network, or add styles to one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from ..errors import PainterlyError
+from ..imageio import find_images
+from ..styles import resolve_style_image
+from ..training.common import TrainOptions
+from ..training.feedforward import ADD_STYLE_LR, FeedForwardConfig, default_checkpoint, train_feedforward
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    d, o = FeedForwardConfig(), TrainOptions()
+    p = sub.add_parser(
+        "train",
+        help="train a fast feed-forward model on one or more paintings (or add styles to a model)",
+        description="Train one conditional-instance-norm network on every --style jointly, or with --base add "
+        "--add-style paintings to an existing model (only their new parameters are trained; the existing styles "
+        "stay bit-identical). A style may be an image file, a folder of images, or a bundled painting's name. "
+        "Ctrl-C saves a checkpoint; --resume continues exactly.",
+    )
+    p.add_argument("--style", action="append", default=[], metavar="IMAGE", help="painting to learn (repeat)")
+    p.add_argument("--base", default=None, metavar="MODEL", help="existing model to add styles to")
+    p.add_argument("--add-style", action="append", default=[], metavar="IMAGE", help="with --base: style to add")
+    p.add_argument("--data", required=True, help="folder of photos (searched recursively)")
+    p.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    p.add_argument("--steps", type=int, default=o.steps, help="training steps (default %(default)s)")
+    p.add_argument("--size", type=int, default=o.size, help="crop size in pixels (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=o.batch_size, help="default %(default)s")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"Adam learning rate (default {o.lr:g}; {ADD_STYLE_LR:g} with --base, where only the new "
+                        "styles' normalization parameters train)")
+    p.add_argument("--content-weight", type=float, default=d.content_weight, help="default %(default)s")
+    p.add_argument("--style-weight", type=float, default=d.style_weight, help="default %(default)s")
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight, help="default %(default)s")
+    p.add_argument("--style-size", type=int, default=d.style_size,
+                   help="longest side of the paintings for the style targets (default %(default)s)")
+    p.add_argument("--preset", choices=("full", "medium", "slim"), default=d.preset,
+                   help="network size for a new model (default %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file (default: <out>.ckpt.safetensors)")
+    p.add_argument("--checkpoint-every", type=int, default=o.checkpoint_every, metavar="N", help="default %(default)s")
+    p.add_argument("--sample-every", type=int, default=0, metavar="N", help="write preview grids every N steps")
+    p.add_argument("--log-every", type=int, default=o.log_every, metavar="N", help="default %(default)s")
+    p.add_argument("--log-csv", default=None, metavar="FILE", help="CSV log (default: <out>.log.csv)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="stop cleanly after S seconds")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
+    p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    p.add_argument("--seed", type=int, default=o.seed)
+    p.add_argument("--half", action="store_true", help="store the model weights as fp16")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _expand(specs: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for spec in specs:
+        path = Path(spec)
+        out.extend(find_images(path) if path.is_dir() else [resolve_style_image(spec)])
+    return out
+
+
+def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"painterly: warning: {message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.base and args.style:
+        raise PainterlyError("with --base, give the new paintings with --add-style (not --style)")
+    if args.add_style and not args.base:
+        raise PainterlyError("--add-style needs --base MODEL (the model to add styles to)")
+    styles = _expand(args.add_style if args.base else args.style)
+    if not styles:
+        raise PainterlyError("give at least one --style IMAGE (or --base MODEL --add-style IMAGE)")
+    if Path(args.out).suffix != ".safetensors":
+        raise PainterlyError(f"--out must be a .safetensors file, got '{args.out}'")
+    for name, value in (("steps", args.steps), ("batch-size", args.batch_size), ("size", args.size)):
+        if value < 1:
+            raise PainterlyError(f"--{name} must be positive, got {value}")
+    out = Path(args.out)
+    opts = TrainOptions(
+        steps=args.steps, batch_size=args.batch_size, size=args.size, seed=args.seed,
+        lr=args.lr if args.lr is not None else (ADD_STYLE_LR if args.base else TrainOptions.lr),
+        device=args.device, fp32=args.fp32, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
+        log_every=args.log_every, time_limit=args.time_limit,
+        log_csv=args.log_csv or str(out.with_name(out.name.removesuffix(".safetensors") + ".log.csv")),
+        resume=args.resume, progress=not args.quiet,
+    )
+    cfg = FeedForwardConfig(content_weight=args.content_weight, style_weight=args.style_weight,
+                            tv_weight=args.tv_weight, style_size=args.style_size, preset=args.preset)
+    checkpoint = args.checkpoint or default_checkpoint(out)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warn_one_line
+        warnings.simplefilter("always", UserWarning)
+        summary = train_feedforward(styles, args.data, out, cfg, opts, base=args.base, half=args.half,
+                                    checkpoint=checkpoint)
+    res = summary.result
+    if summary.model_path is None:  # not rank 0
+        return 0
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in res.losses.items())
+    print(f"wrote {summary.model_path}: {len(summary.styles)} style(s) ({', '.join(s.name for s in summary.styles)}), "
+          f"step {res.step}, {res.elapsed:.0f} s, {res.images_per_s:.1f} images/s; {losses}")
+    if res.stop_reason == "interrupted":
+        print(f"painterly: interrupted at step {res.step}; checkpoint saved to {checkpoint} "
+              "(continue with the same command plus --resume)", file=sys.stderr)
+        return 130
+    if res.stop_reason == "time_limit":
+        print(f"stopped at the time limit; checkpoint {checkpoint} (continue with --resume and a new --time-limit)")
+    return 0

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Train every shipped model on one borrowed GPU in a single run, and render the GPU-side references.
+#
+#   DATA=.carry/data OUT=/somewhere BUDGET=400 bash scripts/gpu_train_all.sh
+#
+# DATA holds content/ and styles/ (+ MANIFEST.tsv). Everything runs in parallel on the one GPU:
+#   - the shipped multi-style feed-forward model (scripts/train_shipped.py)
+#   - the AdaIN decoder and the meta network (scripts/train_arbitrary.py)
+#   - the optimize gallery (scripts/make_gallery.py) and reference losses (benchmarks/reference_optimize.py)
+# Results are packed into $OUT/models.tar (model files) and $OUT/runs.tgz (logs, samples, JSON).
+set -u
+DATA=${DATA:-.carry/data}
+OUT=${OUT:?set OUT}
+BUDGET=${BUDGET:-400}
+DEVICE=${DEVICE:-cuda}
+RUNS=${RUNS:-/tmp/runs}
+mkdir -p "$RUNS" "$OUT"
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=3
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
+
+timeout $((BUDGET + 60)) python3 scripts/train_shipped.py --data "$DATA/content" --styles "$DATA/styles" \
+    --out-dir "$RUNS/ff" --device "$DEVICE" --budget "$BUDGET" ${FF_ARGS:-} > "$RUNS/ff.txt" 2>&1 &
+timeout $((BUDGET + 60)) python3 scripts/train_arbitrary.py --content-dir "$DATA/content" --style-dir "$DATA/styles" \
+    --out-dir "$RUNS/arb" --device "$DEVICE" --budget "$BUDGET" ${ARB_ARGS:-} > "$RUNS/arb.txt" 2>&1 &
+(
+  timeout "$BUDGET" python3 scripts/make_gallery.py --device "$DEVICE" --out "$RUNS/gallery" ${GALLERY_ARGS:-} > "$RUNS/gallery.txt" 2>&1
+  timeout "$BUDGET" python3 benchmarks/reference_optimize.py --device "$DEVICE" --loss feedforward --steps 100 \
+      --out "$RUNS/ref_feedforward.json" ${REF_ARGS:-} > "$RUNS/ref_ff.txt" 2>&1
+  timeout "$BUDGET" python3 benchmarks/reference_optimize.py --device "$DEVICE" --loss optimize --steps 100 300 \
+      --styles the-scream udnie --images "$RUNS/ref_heldout_images" \
+      --out "$RUNS/ref_heldout.json" ${REF_ARGS:-} > "$RUNS/ref_heldout.txt" 2>&1
+) &
+wait
+nvidia-smi --query-gpu=name,memory.used --format=csv || true
+find "$RUNS" -name '*.safetensors' ! -name '*.ckpt.*' -print0 | tar --null -cf "$OUT/models.tar" -T -
+tar czf "$OUT/runs.tgz" --exclude='*.safetensors' -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
+ls -la "$OUT"
+tail -n 3 "$RUNS"/*.txt
