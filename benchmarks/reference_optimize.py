@@ -46,12 +46,15 @@ def main() -> None:
     ap.add_argument("--steps", nargs="+", type=int, default=[100])
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--loss", choices=("optimize", "feedforward"), default="optimize")
+    ap.add_argument("--style-weight", type=float, default=None, help="override the loss's style weight")
     ap.add_argument("--device", default=None)
     ap.add_argument("--images", default=None, help="folder for the result images (optional)")
     ap.add_argument("--out", required=True, help="JSON file to write")
     args = ap.parse_args()
 
     opts = loss_options(args.loss)
+    if args.style_weight is not None:
+        opts["style_weight"] = args.style_weight
     cfg = OptimizeConfig(size=args.size, steps=max(args.steps), device=args.device, progress=False, **opts)
     rows = []
     for photo in args.photos:

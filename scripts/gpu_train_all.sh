@@ -15,21 +15,28 @@ BUDGET=${BUDGET:-400}
 DEVICE=${DEVICE:-cuda}
 RUNS=${RUNS:-/tmp/runs}
 mkdir -p "$RUNS" "$OUT"
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=3
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
 
 timeout $((BUDGET + 60)) python3 scripts/train_shipped.py --data "$DATA/content" --styles "$DATA/styles" \
     --out-dir "$RUNS/ff" --device "$DEVICE" --budget "$BUDGET" ${FF_ARGS:-} > "$RUNS/ff.txt" 2>&1 &
+if [ -n "${FF_B_ARGS:-}" ]; then  # a second feed-forward variant (e.g. another style weight) to compare
+  timeout $((BUDGET + 60)) python3 scripts/train_shipped.py --data "$DATA/content" --styles "$DATA/styles" \
+      --out-dir "$RUNS/ff_b" --device "$DEVICE" --budget "$BUDGET" $FF_B_ARGS > "$RUNS/ff_b.txt" 2>&1 &
+fi
 timeout $((BUDGET + 60)) python3 scripts/train_arbitrary.py --content-dir "$DATA/content" --style-dir "$DATA/styles" \
     --out-dir "$RUNS/arb" --device "$DEVICE" --budget "$BUDGET" ${ARB_ARGS:-} > "$RUNS/arb.txt" 2>&1 &
-(
-  timeout "$BUDGET" python3 scripts/make_gallery.py --device "$DEVICE" --out "$RUNS/gallery" ${GALLERY_ARGS:-} > "$RUNS/gallery.txt" 2>&1
+timeout "$BUDGET" python3 scripts/make_gallery.py --device "$DEVICE" --out "$RUNS/gallery" ${GALLERY_ARGS:-} \
+    > "$RUNS/gallery.txt" 2>&1 &
+timeout "$BUDGET" python3 benchmarks/reference_optimize.py --device "$DEVICE" --loss feedforward --steps 100 \
+    --out "$RUNS/ref_feedforward.json" ${REF_ARGS:-} > "$RUNS/ref_ff.txt" 2>&1 &
+if [ -n "${REF_B_ARGS:-}" ]; then
   timeout "$BUDGET" python3 benchmarks/reference_optimize.py --device "$DEVICE" --loss feedforward --steps 100 \
-      --out "$RUNS/ref_feedforward.json" ${REF_ARGS:-} > "$RUNS/ref_ff.txt" 2>&1
-  timeout "$BUDGET" python3 benchmarks/reference_optimize.py --device "$DEVICE" --loss optimize --steps 100 300 \
-      --styles the-scream udnie --images "$RUNS/ref_heldout_images" \
-      --out "$RUNS/ref_heldout.json" ${REF_ARGS:-} > "$RUNS/ref_heldout.txt" 2>&1
-) &
+      --out "$RUNS/ref_feedforward_b.json" $REF_B_ARGS > "$RUNS/ref_ff_b.txt" 2>&1 &
+fi
+timeout "$BUDGET" python3 benchmarks/reference_optimize.py --device "$DEVICE" --loss optimize --steps 100 300 \
+    --styles the-scream udnie --images "$RUNS/ref_heldout_images" \
+    --out "$RUNS/ref_heldout.json" ${REF_ARGS:-} > "$RUNS/ref_heldout.txt" 2>&1 &
 wait
 nvidia-smi --query-gpu=name,memory.used --format=csv || true
 find "$RUNS" -name '*.safetensors' ! -name '*.ckpt.*' -print0 | tar --null -cf "$OUT/models.tar" -T -
