@@ -72,9 +72,9 @@ def main() -> None:
                     Path(args.images).mkdir(parents=True, exist_ok=True)
                     img.save(Path(args.images) / f"{photo}--{style}--{steps}.jpg", quality=90)
             print(f"{photo} x {style}: {seconds:.1f} s {rows[-1]}", flush=True)
-    result = {"loss": args.loss, "size": args.size, "optimizer": "lbfgs", "init": "content",
-              "loss_config": cfg.loss().__dict__, "rows": rows}
-    atomic_write_bytes(args.out, (json.dumps(result, indent=2, default=str) + "\n").encode())
+            result = {"loss": args.loss, "size": args.size, "optimizer": "lbfgs", "init": "content",
+                      "loss_config": cfg.loss().__dict__, "rows": rows}
+            atomic_write_bytes(args.out, (json.dumps(result, indent=2, default=str) + "\n").encode())
 
 
 if __name__ == "__main__":
