@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/painterly optimize $(PHOTO) --style $(STYLE) -o out/lake-$(STYLE).jpg --size 384 --scales 2 --steps 60
-	@echo "result: out/lake-$(STYLE).jpg"
+	$(VENV)/bin/painterly stylize $(PHOTO) --style $(STYLE) -o out/lake-$(STYLE).jpg
+	@echo "result: out/lake-$(STYLE).jpg (other styles: $(VENV)/bin/painterly styles)"
 
 test: $(STAMP)
 	$(PY) -m pytest

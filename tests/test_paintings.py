@@ -58,3 +58,11 @@ def test_credits_cover_every_bundled_image():
     for p in list_paintings():
         assert p.artist in credits
     assert "CC0-1.0" in credits
+
+
+def test_cli_lists_paintings(capsys):
+    from painterly.cli import main
+
+    assert main(["paintings"]) == 0
+    out = capsys.readouterr().out
+    assert "starry-night" in out and "Vincent van Gogh" in out and len(out.splitlines()) == 10

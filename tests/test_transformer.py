@@ -40,6 +40,17 @@ def test_shapes_range_and_widths():
     assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
 
 
+def test_clamp_output_trains_unbounded_and_infers_in_range():
+    net = TransformerNet(TransformerConfig(channels=(4, 4, 4), num_residual=0, output="clamp"))
+    with torch.no_grad():
+        net.head.bias.fill_(2.0)  # pre-activation far above 1
+        x = torch.rand(1, 3, 8, 8)
+        assert float(net.train()(x).min()) > 1.0  # no saturation while training: gradients keep flowing
+        assert torch.equal(net.eval()(x), torch.ones(1, 3, 8, 8))
+    with pytest.raises(ValueError):
+        TransformerConfig(output="tanh")
+
+
 def test_presets():
     slim = TransformerConfig.preset("slim", num_styles=4)
     assert slim.widths == (16, 16, 16) and slim.num_residual == 3 and slim.num_styles == 4

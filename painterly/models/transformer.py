@@ -3,8 +3,8 @@
 Architecture (Johnson et al. 2016, with the changes of Dumoulin et al. 2017): reflection
 padding everywhere, 9x9 stem conv, two stride-2 3x3 convs, residual blocks, two stages of
 nearest-neighbour upsampling + 3x3 conv (no transposed convs, so no checkerboards), 9x9 output
-conv and a sigmoid, so outputs are RGB in [0, 1]. Every conv but the last is followed by
-(conditional) instance normalization and ReLU.
+conv and a sigmoid or a clamp (see ``TransformerConfig.output``), so outputs are RGB in [0, 1].
+Every conv but the last is followed by (conditional) instance normalization and ReLU.
 
 Conditional instance norm (CIN) keeps one (gamma, beta) pair per style per layer; a style
 vector of N weights (one-hot for a single style, any convex weights to mix styles) selects the
@@ -40,6 +40,9 @@ class TransformerConfig:
     alpha: float = 1.0
     stem_kernel: int = 9
     eps: float = 1e-5
+    #: "sigmoid": outputs squashed into (0, 1). "clamp": ``0.5 + conv`` trained unbounded (no saturated,
+    #: gradient-free regions, hence no dead dark blobs) and clamped to [0, 1] in eval mode.
+    output: str = "sigmoid"
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)  # type: ignore[assignment]
@@ -49,6 +52,8 @@ class TransformerConfig:
             raise ValueError("num_residual >= 0, num_styles >= 1 and alpha > 0 are required")
         if self.stem_kernel % 2 != 1:
             raise ValueError("stem_kernel must be odd")
+        if self.output not in ("sigmoid", "clamp"):
+            raise ValueError(f"output must be 'sigmoid' or 'clamp', got {self.output!r}")
 
     @property
     def widths(self) -> tuple[int, int, int]:
@@ -169,7 +174,7 @@ class TransformerNet(nn.Module):
 
     ``forward(x, style=None, norm=None)``: ``x`` (B, 3, H, W) RGB in [0, 1] with H and W
     multiples of 4; ``style`` (B, N) or (N,) style weights (default: style 0, or the single
-    style). Returns (B, 3, H, W) in [0, 1].
+    style). Returns (B, 3, H, W) in [0, 1] (with ``output="clamp"``, unclamped in training mode).
     """
 
     def __init__(self, config: TransformerConfig | None = None) -> None:
@@ -211,7 +216,11 @@ class TransformerNet(nn.Module):
             h = block(h, style, norm)
         h = self.up1(h, style, norm)
         h = self.up2(h, style, norm)
-        return torch.sigmoid(self.head(reflect_pad(h, self.config.stem_kernel // 2)))
+        y = self.head(reflect_pad(h, self.config.stem_kernel // 2))
+        if self.config.output == "sigmoid":
+            return torch.sigmoid(y)
+        y = y + 0.5
+        return y if self.training else y.clamp(0.0, 1.0)
 
     @torch.no_grad()
     def add_styles(self, count: int, init: str = "mean") -> None:

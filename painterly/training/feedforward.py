@@ -60,13 +60,15 @@ class FeedForwardConfig:
     style_layers: dict[str, float] = field(default_factory=lambda: {n: 1.0 for n in DEFAULT_STYLE_LAYERS})
     style_size: int = 512  # longest side of the style images for their Gram matrices
     preset: str = "full"  # TransformerConfig preset for a new model
+    output: str = "clamp"  # TransformerConfig.output for a new model
     crop_scale: tuple[float, float] = (1.0, 2.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
             "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
-            "style_size": self.style_size, "preset": self.preset, "crop_scale": list(self.crop_scale),
+            "style_size": self.style_size, "preset": self.preset, "output": self.output,
+            "crop_scale": list(self.crop_scale),
         }
 
     def perceptual_loss(self) -> PerceptualLoss:
@@ -168,7 +170,10 @@ def _train(styles, data, out, config, options, base, half, checkpoint, encoder_w
         frozen_rows = {id(p): p.detach().clone()[:old_n] for p in net.style_parameters()}
     else:
         cfg = model_config or TransformerConfig.preset(config.preset)
-        cfg = TransformerConfig.from_dict({**cfg.to_dict(), "num_styles": len(new_infos)})
+        overrides: dict[str, Any] = {"num_styles": len(new_infos)}
+        if model_config is None:
+            overrides["output"] = config.output
+        cfg = TransformerConfig.from_dict({**cfg.to_dict(), **overrides})
         net = TransformerNet(cfg)
         old_n = 0
         infos = new_infos

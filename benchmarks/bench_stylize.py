@@ -1,0 +1,121 @@
+"""Feed-forward speed: stylization at 512 and 1024 px, and training throughput at 256 px.
+
+Each measurement runs in its own process, so its peak memory is its own. Rows:
+
+* ``baseline fp32``: the classic 32/64/128, 5-block transformer, plain fp32 PyTorch forward
+  (contiguous layout, ``no_grad``): the denominator of the speed-up.
+* ``painterly``: :func:`painterly.stylize` with the shipped model, default settings
+  (bf16 autocast on AMX CPUs, channels-last, ``inference_mode``), whole call incl. I/O.
+* ``train fp32`` / ``train bf16``: :func:`painterly.training.feedforward.train_feedforward`
+  images/s at 256 px, batch 4, on the bundled photos.
+
+    python benchmarks/bench_stylize.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import RESULTS, machine, markdown_table, run_measured, write_results  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTO = ROOT / "painterly" / "assets" / "photos" / "lake.jpg"
+WARMUP = 3  # oneDNN builds its kernels on the first calls
+
+
+def child(mode: str, size: int, repeats: int) -> dict:
+    """One measurement, run in a fresh process (``--child``)."""
+    import torch
+
+    from painterly.runtime import configure_threads
+
+    configure_threads()
+    if mode == "baseline":
+        from painterly.models.transformer import TransformerConfig, TransformerNet
+
+        net = TransformerNet(TransformerConfig(num_styles=1)).eval()
+        x = torch.rand(1, 3, size, size)
+        style = torch.ones(1, 1)
+        times = []
+        with torch.no_grad():
+            for _ in range(repeats + WARMUP):
+                t = time.perf_counter()
+                net(x, style)
+                times.append(time.perf_counter() - t)
+        return {"seconds": statistics.median(times[WARMUP:])}
+    if mode == "painterly":
+        from PIL import Image
+
+        import painterly
+
+        img = Image.open(PHOTO).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+        times = []
+        for _ in range(repeats + WARMUP):
+            t = time.perf_counter()
+            painterly.stylize(img, "starry-night")
+            times.append(time.perf_counter() - t)
+        return {"seconds": statistics.median(times[WARMUP:])}
+    # training throughput
+    from painterly.paintings import bundled_painting
+    from painterly.training.common import TrainOptions
+    from painterly.training.feedforward import train_feedforward
+
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = TrainOptions(steps=repeats, batch_size=4, size=size, fp32=(mode == "train-fp32"), device="cpu",
+                            checkpoint_every=0, progress=False, log_every=1)
+        summary = train_feedforward([bundled_painting("starry-night")], PHOTO.parent, Path(tmp) / "m.safetensors",
+                                    options=opts)
+    return {"images_per_s": summary.result.images_per_s, "steps": summary.result.step}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke test)")
+    ap.add_argument("--child", nargs=3, metavar=("MODE", "SIZE", "REPEATS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        mode, size, repeats = args.child[0], int(args.child[1]), int(args.child[2])
+        print("RESULT " + json.dumps(child(mode, size, repeats)))
+        return
+
+    sizes = (128, 256) if args.quick else (512, 1024)
+    repeats = 1 if args.quick else 5
+    train_steps = 3 if args.quick else 12
+    train_size = 64 if args.quick else 256
+    plan = [("baseline", s, repeats) for s in sizes] + [("painterly", s, repeats) for s in sizes]
+    plan += [("train-fp32", train_size, train_steps), ("train-bf16", train_size, train_steps)]
+    rows, records = [], []
+    for mode, size, reps in plan:
+        m = run_measured([sys.executable, __file__, "--child", mode, str(size), str(reps)],
+                         RESULTS / "logs" / f"stylize-{mode}-{size}.log")
+        log = Path(m.log).read_text()
+        line = next((ln for ln in log.splitlines() if ln.startswith("RESULT ")), None)
+        if m.returncode != 0 or line is None:
+            raise SystemExit(f"{mode} {size} failed (exit {m.returncode}); see {m.log}")
+        res = json.loads(line[7:])
+        records.append({"mode": mode, "size": size, **res, "peak_rss_mib": m.peak_rss_mib})
+        print(f"{mode:>10} {size:>5}px  {res}  peak {m.peak_rss_mib:.0f} MiB", flush=True)
+    by = {(r["mode"], r["size"]): r for r in records}
+    for size in sizes:
+        base, ours = by[("baseline", size)], by[("painterly", size)]
+        rows.append([f"stylize {size}x{size}", f"{base['seconds']:.3f} s", f"{ours['seconds']:.3f} s",
+                     f"{base['seconds'] / ours['seconds']:.2f}x", f"{ours['peak_rss_mib']:.0f} MiB"])
+    f32, b16 = by[("train-fp32", train_size)], by[("train-bf16", train_size)]
+    rows.append([f"train {train_size}px, batch 4", f"{f32['images_per_s']:.2f} img/s",
+                 f"{b16['images_per_s']:.2f} img/s (bf16)", f"{b16['images_per_s'] / f32['images_per_s']:.2f}x",
+                 f"{b16['peak_rss_mib']:.0f} MiB"])
+    table = markdown_table(["task", "baseline (fp32, plain)", "painterly", "speed-up", "peak memory"], rows)
+    print(table)
+    write_results("stylize", {"machine": machine(), "records": records}, table, quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()

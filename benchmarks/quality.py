@@ -1,0 +1,110 @@
+"""Quality tables, as papers report them: content and style (Gram) loss at 512 px.
+
+* ``feedforward``: every style of the shipped multi-style model on the three sample photos,
+  scored with the model's own training loss, against `painterly optimize` after 100 L-BFGS
+  steps from the photo with the same loss (``results/reference_feedforward.json``).
+* ``arbitrary``: AdaIN and meta networks on the held-out paintings (never trained on),
+  scored with the `painterly optimize` default loss, against optimize at 100 and 300 steps
+  (``results/reference_heldout.json``).
+
+The reference numbers come from ``benchmarks/reference_optimize.py`` (see its docstring;
+the shipped ones were computed on a GPU and are scored in fp32, like these).
+
+    python benchmarks/quality.py feedforward
+    python benchmarks/quality.py arbitrary
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import RESULTS, markdown_table, write_results  # noqa: E402
+from painterly.losses import PerceptualLoss  # noqa: E402
+from painterly.metrics import score_stylization  # noqa: E402
+from painterly.paintings import bundled_painting  # noqa: E402
+
+PHOTOS = Path(__file__).resolve().parent.parent / "painterly" / "assets" / "photos"
+SIZE = 512
+
+
+def _reference(name: str) -> dict[tuple[str, str, int], dict]:
+    data = json.loads((RESULTS / f"{name}.json").read_text())
+    return {(r["photo"], r["painting"], r["steps"]): r for r in data["rows"]}
+
+
+def feedforward(model: str | None) -> tuple[dict, str]:
+    import painterly
+    from painterly.methods.stylize import get_model
+
+    m = get_model(model)
+    cfg = m.training["config"]  # the loss the model was trained with
+    loss = PerceptualLoss(content_layers=cfg["content_layers"], style_layers=cfg["style_layers"],
+                          content_weight=cfg["content_weight"], style_weight=cfg["style_weight"],
+                          tv_weight=cfg["tv_weight"])
+    style_scale = cfg.get("style_size", SIZE) / SIZE
+    ref = _reference("reference_feedforward")
+    rows, records = [], []
+    for photo in ("lake", "otters", "colosseum"):
+        for name in m.names:
+            out = painterly.stylize(PHOTOS / f"{photo}.jpg", name, size=SIZE, model=model)
+            s = score_stylization(out, PHOTOS / f"{photo}.jpg", bundled_painting(name), size=SIZE, loss=loss,
+                                  style_scale=style_scale)
+            r = ref.get((photo, name, 100))
+            ok = r is not None and s["total"] <= r["total"]
+            records.append({"photo": photo, "style": name, "feedforward": s, "optimize_100": r, "at_or_below": ok})
+            rows.append([photo, name, s["content"], s["style"], s["total"],
+                         r["total"] if r else None, "yes" if ok else ("no" if r else "n/a")])
+            print(rows[-1], flush=True)
+    n_ok = sum(r["at_or_below"] for r in records)
+    n_ref = sum(r["optimize_100"] is not None for r in records)
+    table = markdown_table(["photo", "style", "content", "style loss", "total", "optimize 100 steps total",
+                            "feed-forward <= optimize"], rows)
+    table += f"\n\nFeed-forward at or below optimize@100 in {n_ok} of {n_ref} pairs with a reference."
+    return {"loss": cfg, "size": SIZE, "records": records, "at_or_below": n_ok, "pairs": n_ref}, table
+
+
+def arbitrary() -> tuple[dict, str]:
+    import painterly
+    from painterly.methods.optimize import OptimizeConfig
+
+    loss = OptimizeConfig().loss()
+    ref = _reference("reference_heldout")
+    paintings = sorted({k[1] for k in ref})
+    rows, records = [], []
+    for photo in ("lake", "otters", "colosseum"):
+        for name in paintings:
+            entry = {"photo": photo, "painting": name}
+            for method in ("adain", "meta"):
+                out = painterly.transfer(PHOTOS / f"{photo}.jpg", bundled_painting(name), size=SIZE, method=method)
+                entry[method] = score_stylization(out, PHOTOS / f"{photo}.jpg", bundled_painting(name), size=SIZE,
+                                                  loss=loss)
+            for steps in (100, 300):
+                entry[f"optimize_{steps}"] = ref.get((photo, name, steps))
+            records.append(entry)
+            rows.append([photo, name] + [entry[k]["content"] if entry[k] else None for k in
+                                          ("adain", "meta", "optimize_100", "optimize_300")]
+                        + [entry[k]["style"] if entry[k] else None for k in
+                           ("adain", "meta", "optimize_100", "optimize_300")])
+            print(rows[-1], flush=True)
+    header = ["photo", "held-out painting", "content AdaIN", "content meta", "content opt@100", "content opt@300",
+              "style AdaIN", "style meta", "style opt@100", "style opt@300"]
+    return {"loss": loss.__dict__, "size": SIZE, "records": records}, markdown_table(header, rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("table", choices=("feedforward", "arbitrary"))
+    ap.add_argument("--model", default=None, help="feed-forward model file (default: the shipped one)")
+    args = ap.parse_args()
+    data, table = feedforward(args.model) if args.table == "feedforward" else arbitrary()
+    print(table)
+    write_results(f"quality_{args.table}", data, table)
+
+
+if __name__ == "__main__":
+    main()
