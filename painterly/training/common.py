@@ -630,6 +630,8 @@ class Trainer:
     def _resume(self) -> None:
         state = load_checkpoint(self.checkpoint, self.model, self.optimizer)
         saved, current = state.meta.get("config"), self.meta.get("config")
+        if current is not None:  # compare as stored: JSON turns tuples into lists
+            current = json.loads(json.dumps(current, default=str))
         if current is not None and saved is not None and saved != current:
             diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
             raise PainterlyError(f"checkpoint '{self.checkpoint}' was made with different settings "
