@@ -1,0 +1,87 @@
+"""Render the docs/ pictures of the shipped models (CPU is fine; about two minutes).
+
+    python scripts/make_docs_sheets.py [--size 512]
+
+* docs/feedforward_contact_sheet.jpg  photos x the 10 styles of the shipped feed-forward model
+* docs/arbitrary_heldout.jpg           held-out paintings x photos, AdaIN and meta network
+* docs/adain_alpha_sweep.jpg           AdaIN style/content trade-off, alpha 0 .. 1
+* docs/adain_interpolation.jpg         4-style interpolation grid (as in the AdaIN paper)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import painterly
+from painterly.imageio import load_image, save_image
+from painterly.paintings import bundled_painting
+from painterly.sheet import contact_sheet
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = ROOT / "painterly" / "assets" / "photos"
+DOCS = ROOT / "docs"
+PHOTO_NAMES = ["lake", "otters", "colosseum"]
+
+
+def feedforward_sheet(size: int) -> None:
+    styles = painterly.list_styles()
+    grid = [[painterly.stylize(PHOTOS / f"{p}.jpg", s.name, size=size) for s in styles] for p in PHOTO_NAMES]
+    sheet = contact_sheet(grid, row_labels=PHOTO_NAMES, col_labels=[s.name for s in styles],
+                          header=[load_image(bundled_painting(s.name)) for s in styles],
+                          row_images=[load_image(PHOTOS / f"{p}.jpg") for p in PHOTO_NAMES], cell=(240, 160))
+    save_image(sheet, DOCS / "feedforward_contact_sheet.jpg", quality=88)
+
+
+def heldout_sheet(size: int, held_out: list[str]) -> None:
+    cols, labels, header = [], [], []
+    for name in held_out:
+        for method in ("adain", "meta"):
+            cols.append((name, method))
+            labels.append(f"{name} ({method})")
+            header.append(load_image(bundled_painting(name)))
+    grid = [[painterly.transfer(PHOTOS / f"{p}.jpg", bundled_painting(n), size=size, method=m) for n, m in cols]
+            for p in PHOTO_NAMES]
+    sheet = contact_sheet(grid, row_labels=PHOTO_NAMES, col_labels=labels, header=header,
+                          row_images=[load_image(PHOTOS / f"{p}.jpg") for p in PHOTO_NAMES], cell=(256, 160))
+    save_image(sheet, DOCS / "arbitrary_heldout.jpg", quality=88)
+
+
+def alpha_sweep(size: int, painting: str) -> None:
+    alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
+    row = [painterly.transfer(PHOTOS / "colosseum.jpg", bundled_painting(painting), alpha=a, size=size)
+           for a in alphas]
+    sheet = contact_sheet([row], col_labels=[f"alpha = {a}" for a in alphas], cell=(256, 160))
+    save_image(sheet, DOCS / "adain_alpha_sweep.jpg", quality=88)
+
+
+def interpolation_grid(size: int, paintings: list[str], n: int = 5) -> None:
+    styles = [bundled_painting(p) for p in paintings]
+    grid = []
+    for i in range(n):
+        row = []
+        for j in range(n):
+            u, v = j / (n - 1), i / (n - 1)
+            w = [(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v]  # bilinear weights of the 4 corners
+            keep = [k for k in range(4) if w[k] > 0]
+            row.append(painterly.transfer(PHOTOS / "lake.jpg", [styles[k] for k in keep],
+                                          style_weights=[w[k] for k in keep], size=size))
+        grid.append(row)
+    labels = [f"top-left {paintings[0]}, top-right {paintings[1]}", f"bottom-left {paintings[2]}",
+              f"bottom-right {paintings[3]}"]
+    sheet = contact_sheet(grid, col_labels=labels + [""] * (n - len(labels)), cell=(200, 120))
+    save_image(sheet, DOCS / "adain_interpolation.jpg", quality=88)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=512)
+    args = ap.parse_args()
+    feedforward_sheet(args.size)
+    heldout_sheet(args.size, ["the-scream", "udnie"])
+    alpha_sweep(args.size, "the-scream")
+    interpolation_grid(min(args.size, 320), ["the-scream", "udnie", "starry-night", "composition-vii"])
+
+
+if __name__ == "__main__":
+    main()
