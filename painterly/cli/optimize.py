@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from ..errors import PainterlyError
-from ..imageio import SAVE_FORMATS, save_image
+from ..imageio import save_image
 from ..methods.optimize import OptimizeConfig, optimize
 from ..paintings import bundled_painting
+from .common import check_output, check_style_mix
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,11 +57,8 @@ def style_source(value: str) -> str | Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    if out.suffix.lower() not in SAVE_FORMATS:
-        raise PainterlyError(f"cannot write '{out}': unsupported extension (use {', '.join(sorted(SAVE_FORMATS))})")
-    if args.style_mix is not None and len(args.style_mix) != len(args.style):
-        raise PainterlyError(f"--style-mix has {len(args.style_mix)} weights for {len(args.style)} styles")
+    out = check_output(args.output)
+    check_style_mix(args.style_mix, args.style)
     styles = [style_source(s) for s in args.style]
     save_dir = args.save_dir or (str(out.with_name(out.stem + "_steps")) if args.save_every else None)
     try:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..errors import PainterlyError
-from ..imageio import SAVE_FORMATS, save_image
+from ..imageio import save_image
 from ..methods.transfer import METHODS, generate_transformer, transfer
 from ..models.meta import save_generated
 from ..styles import style_name
+from .common import check_output, check_style_mix
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,11 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    if out.suffix.lower() not in SAVE_FORMATS:
-        raise PainterlyError(f"cannot write '{out}': unsupported extension (use {', '.join(sorted(SAVE_FORMATS))})")
-    if args.style_mix is not None and len(args.style_mix) != len(args.style):
-        raise PainterlyError(f"--style-mix has {len(args.style_mix)} weights for {len(args.style)} styles")
+    out = check_output(args.output)
+    check_style_mix(args.style_mix, args.style)
     if args.save_model is not None:
         if args.method != "meta":
             raise PainterlyError("--save-model needs --method meta")

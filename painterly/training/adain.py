@@ -221,16 +221,7 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
                                                   load_style_images(pool.held_out_paths, eval_size, device),
                                                   config),
             }
-    record = {
-        "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
-        "images_per_s": round(result.images_per_s, 2),
-        "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
-        "device": str(device), "precision": "fp32" if trainer.dtype is None else "bf16",
-        "world_size": dist.world_size,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started + result.elapsed)),
-        "content_images": len(contents), "trained_styles": pool.names, "held_out": pool.held_out,
-        "evaluation": evaluation, "config": run_config,
-    }
+    record = training_record(result, trainer, dist, device, started, len(contents), pool, evaluation, run_config)
     model_path = None
     if dist.is_main:
         model_path = str(save_decoder(decoder.cpu().float(), out, training=record, half=half))
@@ -242,3 +233,18 @@ def options_with_outputs(options: TrainOptions, out: str | os.PathLike) -> Train
     stem = str(Path(out).with_suffix(""))
     return replace(options, log_csv=options.log_csv or stem + ".log.csv",
                    samples_dir=options.samples_dir or stem + "-samples")
+
+
+def training_record(result: Any, trainer: Any, dist: Any, device: torch.device, started: float, n_contents: int,
+                    pool: StylePool, evaluation: dict, run_config: dict) -> dict[str, Any]:
+    """The training facts an arbitrary-style model file carries in its metadata (and its model card)."""
+    return {
+        "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
+        "images_per_s": round(result.images_per_s, 2),
+        "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
+        "device": str(device), "precision": "fp32" if trainer.dtype is None else "bf16",
+        "world_size": dist.world_size,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started + result.elapsed)),
+        "content_images": n_contents, "trained_styles": pool.names, "held_out": pool.held_out,
+        "evaluation": evaluation, "config": run_config,
+    }

@@ -30,7 +30,7 @@ from ..losses import PerceptualLoss, gram_matrix
 from ..models.meta import MetaConfig, MetaNetwork, save_meta, style_statistics
 from ..models.transformer import TransformerConfig
 from ..runtime import autocast, resolve_precision
-from .adain import DEFAULT_HOLD_OUT, ArbitrarySummary, default_checkpoint, preview_grid
+from .adain import DEFAULT_HOLD_OUT, ArbitrarySummary, default_checkpoint, preview_grid, training_record
 from .common import (
     ContentDataset,
     StepContext,
@@ -224,16 +224,7 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
                 "held_out_styles": evaluate_meta(meta, encoder, loss_fn, eval_contents,
                                                  load_style_images(pool.held_out_paths, eval_size, device)),
             }
-    record = {
-        "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
-        "images_per_s": round(result.images_per_s, 2),
-        "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
-        "device": str(device), "precision": "fp32" if trainer.dtype is None else "bf16",
-        "world_size": dist.world_size,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started + result.elapsed)),
-        "content_images": len(contents), "trained_styles": pool.names, "held_out": pool.held_out,
-        "evaluation": evaluation, "config": run_config,
-    }
+    record = training_record(result, trainer, dist, device, started, len(contents), pool, evaluation, run_config)
     model_path = None
     if dist.is_main:
         model_path = str(save_meta(meta.cpu().float(), out, training=record, half=half))
