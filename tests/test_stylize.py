@@ -118,14 +118,20 @@ def test_missing_default_model_explains(monkeypatch, tmp_path, photo):
 # -- tiling ----------------------------------------------------------------------------------
 
 
-def test_tile_weights_partition_unity():
-    tiles = _axis_tiles(1000, 256, 96)
-    assert tiles[0][0] == 0 and tiles[-1][1] == 1000 and all(s % 4 == 0 for s, _ in tiles)
-    acc = torch.zeros(1000)
-    for (s, e), w in zip(tiles, _axis_weights(tiles, torch.device("cpu")), strict=True):
+@pytest.mark.parametrize("length", [1000, 148, 152, 196, 240])  # padded sizes: multiples of 4
+def test_tile_weights_partition_unity(length):
+    tile, overlap = 96, 48
+    tiles = _axis_tiles(length, tile, overlap)
+    assert tiles[0][0] == 0 and tiles[-1][1] == length and all(s % 4 == 0 for s, _ in tiles)
+    assert all(a[1] - b[0] >= overlap for a, b in zip(tiles, tiles[1:], strict=False))
+    acc = torch.zeros(length)
+    for (s, e), w in zip(tiles, _axis_weights(tiles, torch.device("cpu"), overlap), strict=True):
         acc[s:e] += w
-        assert float(w[0]) == (1.0 if s == 0 else 0.0)  # the inner edge of a tile gets no weight
-    torch.testing.assert_close(acc, torch.ones(1000))
+        if s > 0:
+            assert float(w[: overlap // 3].abs().max()) == 0.0  # the inner edge of a tile gets no weight
+        if e < length:
+            assert float(w[-(overlap // 3) :].abs().max()) == 0.0
+    torch.testing.assert_close(acc, torch.ones(length))
 
 
 def test_tiled_matches_untiled():
@@ -136,7 +142,9 @@ def test_tiled_matches_untiled():
     style = model.style_weights({"starry-night": 0.6, "udnie": 0.4})
     ref = run_network(model.net, x, style, dtype=None, tile_size=10_000)
     tiled = run_network(model.net, x, style, dtype=None, tile_size=144, overlap=96)
-    assert (tiled - ref).abs().max() < 1e-4
+    # fp32 rounding differs between the fused and the frozen-statistics norm paths and between
+    # convolution shapes (up to ~2e-4 seen); a seam or a wrong tile weight is > 1e-2.
+    assert (tiled - ref).abs().max() < 1e-3
 
 
 def test_tiled_flat_colour_has_no_seams():
