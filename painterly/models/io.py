@@ -8,7 +8,6 @@ steps, time, losses).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +17,8 @@ from typing import Any
 import torch
 
 from ..errors import ModelError, StyleNotFoundError
-from ..imageio import atomic_write_bytes
 from ..styles import StyleInfo
+from .tensorfile import load_tensors, save_tensors
 from .transformer import TransformerConfig, TransformerNet
 
 MODEL_FORMAT = "painterly.transformer.v1"
@@ -74,45 +73,20 @@ class StylizationModel:
 
 def save_model(model: StylizationModel, path: str | os.PathLike, half: bool = False) -> Path:
     """Write ``model`` atomically as safetensors (``half``: store float tensors as fp16)."""
-    from safetensors.torch import save
-
-    tensors = {}
-    for k, v in model.net.state_dict().items():
-        v = v.detach().cpu()
-        if half and v.is_floating_point():
-            v = v.half()
-        tensors[k] = v.contiguous().clone()
     header = {
         "format": MODEL_FORMAT,
         "config": model.net.config.to_dict(),
         "styles": [s.to_dict() for s in model.styles],
         "training": model.training,
     }
-    path = Path(path)
-    try:
-        atomic_write_bytes(path, save(tensors, metadata={"painterly": json.dumps(header)}))
-    except OSError as exc:
-        raise ModelError(f"cannot write model '{path}': {exc.strerror or exc}") from None
-    return path
+    return save_tensors(model.net.state_dict(), header, path, half=half)
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> StylizationModel:
     """Read a model written by :func:`save_model`; missing/corrupt/foreign files -> :class:`ModelError`."""
-    from safetensors import safe_open
-
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file '{path}' not found")
+    tensors, header = load_tensors(path, MODEL_FORMAT, "stylization model")
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except Exception:  # safetensors raises several exception types on damaged input
-        raise ModelError(f"'{path}' is not a valid safetensors model file (corrupt or wrong format)") from None
-    try:
-        header = json.loads(meta["painterly"])
-        if header.get("format") != MODEL_FORMAT:
-            raise KeyError("format")
         config = TransformerConfig.from_dict(header["config"])
         styles = [StyleInfo.from_dict(s) for s in header["styles"]]
     except (KeyError, ValueError, TypeError):
