@@ -5,9 +5,12 @@ from .encoders import VGGEncoder, VGGWeights
 from .errors import ImageError, ModelError, PainterlyError, StyleNotFoundError
 from .imageio import load_image, save_image
 from .losses import PerceptualLoss, gram_matrix
+from .methods.optimize import OptimizeConfig, optimize
 from .methods.stylize import list_styles, stylize
 from .methods.transfer import transfer
+from .metrics import score_stylization
 from .models import meta
+from .paintings import list_paintings
 
 __version__ = "0.1.0"
 
@@ -22,6 +25,10 @@ __all__ = [
     "VGGWeights",
     "PerceptualLoss",
     "gram_matrix",
+    "optimize",
+    "OptimizeConfig",
+    "score_stylization",
+    "list_paintings",
     "transfer",
     "meta",
     "stylize",

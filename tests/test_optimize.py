@@ -170,3 +170,12 @@ def test_cli_bad_content_and_output(tmp_path, capsys):
     assert main(["optimize", str(bad), "--style", "starry-night", "-o", str(tmp_path / "o.gif")]) == 2
     assert "unsupported extension" in capsys.readouterr().err
 
+
+
+def test_public_api_exports_optimize(photo, painting):
+    import painterly
+
+    out = painterly.optimize(photo, painting, size=32, steps=2, progress=False)
+    assert out.size == (32, 24)
+    scores = painterly.score_stylization(out, photo, painting, size=32)
+    assert set(scores) == {"content", "style", "tv", "total"} and scores["total"] > 0
