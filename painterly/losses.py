@@ -28,11 +28,39 @@ import torch.nn.functional as F
 LayerWeights = Mapping[str, float]
 
 
+class _Gram(torch.autograd.Function):
+    """``f^T f`` for ``f`` (B, N, C), with the one-product backward ``f (dG + dG^T)`` of a symmetric
+    result (autograd's generic bmm backward does two products and sums them)."""
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(f)
+        return torch.bmm(f.transpose(1, 2), f)
+
+    @staticmethod
+    def backward(ctx, dg: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (f,) = ctx.saved_tensors
+        dg = dg.to(f.dtype)
+        return torch.bmm(f, dg + dg.transpose(1, 2))
+
+
 def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, C) Gram matrices, normalised by C*H*W. Computed in fp32."""
+    """(B, C, H, W) -> (B, C, C) Gram matrices in fp32, normalised by C*H*W.
+
+    The product runs in the features' dtype (bf16 under autocast, accumulated in fp32) on a
+    (B, HW, C) view that matches their memory layout (free for channels_last), so the gradient
+    comes back in the features' own layout and autograd adds it to the next layer's gradient
+    without a strided transpose.
+    """
     b, c, h, w = feat.shape
-    f = feat.float().reshape(b, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    if feat.is_contiguous(memory_format=torch.channels_last) and not feat.is_contiguous():
+        f = feat.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    else:
+        f = feat.reshape(b, c, h * w).transpose(1, 2)
+    if torch.is_autocast_enabled(f.device.type):
+        f = f.to(torch.get_autocast_dtype(f.device.type))
+    g = _Gram.apply(f)
+    return g.to(torch.promote_types(g.dtype, torch.float32)) / (c * h * w)
 
 
 def calc_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,8 +74,9 @@ def calc_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, 
 
 def content_loss(feat: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Relative squared error ``sum((F - P)^2) / sum(P^2)`` per image, batch-averaged."""
-    f, p = feat.float().flatten(1), target.float().flatten(1)
-    return ((f - p).pow(2).sum(1) / (p.pow(2).sum(1) + eps)).mean()
+    f, p = feat.float(), target.float()  # keeps the memory layout: no transposing copy of channels_last
+    dims = tuple(range(1, f.dim()))
+    return ((f - p).pow(2).sum(dims) / (p.pow(2).sum(dims) + eps)).mean()
 
 
 def style_loss(feat: torch.Tensor, target_gram: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

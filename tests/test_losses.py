@@ -39,9 +39,29 @@ def test_gram_matrix():
 def test_gram_matrix_batch_and_dtype():
     batch = torch.cat([F, 2 * F])
     g = gram_matrix(batch.bfloat16())
-    assert g.dtype == torch.float32  # computed in fp32 even for bf16 features
+    assert g.dtype == torch.float32  # returned in fp32 even for bf16 features
     torch.testing.assert_close(g[0], G)
     torch.testing.assert_close(g[1], 4 * G)  # Gram is quadratic in the features
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_matrix_gradient_and_layout(layout):
+    """The hand-written backward is exact, and the gradient keeps the features' memory layout."""
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
+    assert torch.autograd.gradcheck(gram_matrix, (x,))
+    ref = torch.einsum("bchw,bdhw->bcd", x, x) / (3 * 4 * 5)
+    torch.testing.assert_close(gram_matrix(x), ref)
+    gram_matrix(x).pow(2).sum().backward()
+    assert x.grad.is_contiguous(memory_format=layout)
+
+
+def test_gram_matrix_under_autocast():
+    x = torch.randn(2, 8, 6, 6, requires_grad=True)
+    with torch.autocast("cpu", torch.bfloat16):
+        g = gram_matrix(x)
+    assert g.dtype == torch.float32
+    ref = gram_matrix(x.detach())
+    assert ((g - ref).norm() / ref.norm()) < 1e-2
 
 
 def test_gram_matrix_is_size_invariant():

@@ -116,34 +116,68 @@ class ConditionalInstanceNorm2d(nn.Module):
     def forward(self, x: torch.Tensor, style: torch.Tensor, norm: NormStats | None = None) -> torch.Tensor:
         """``x`` (B, C, H, W); ``style`` (B, N) weights. Statistics are accumulated in fp32."""
         style = style.to(self.gamma.dtype)
-        gamma = (style @ self.gamma)[:, :, None, None]
-        beta = (style @ self.beta)[:, :, None, None]
+        gamma, beta = style @ self.gamma, style @ self.beta  # (B, C)
         if norm is None:
-            # group_norm with one channel per group is instance norm; its fused kernel is much
-            # faster than var_mean + arithmetic and keeps bf16 inputs in bf16 (fp32 accumulation).
             with torch.autocast(x.device.type, enabled=False):
-                if x.shape[0] == 1 and not x.requires_grad:  # inference: fold the affine into the kernel
+                if torch.is_grad_enabled() and (x.requires_grad or gamma.requires_grad):
+                    return instance_norm_affine(x, gamma.float(), beta.float(), self.eps)
+                # inference: group_norm with one channel per group is instance norm, and with a
+                # single image the affine folds into its fused kernel
+                if x.shape[0] == 1:
                     return F.group_norm(x, self.num_features, gamma.view(-1).to(x.dtype), beta.view(-1).to(x.dtype),
                                         self.eps)
-                # On CPU the group_norm backward is ~10x slower in channels_last than in NCHW:
-                # normalise an NCHW copy and hand channels_last back to the convolutions.
-                detour = x.device.type == "cpu" and x.requires_grad and x.is_contiguous(
-                    memory_format=torch.channels_last) and not x.is_contiguous()
-                y = F.group_norm(x.contiguous() if detour else x, self.num_features, eps=self.eps)
-                y = torch.addcmul(beta.to(y.dtype), y, gamma.to(y.dtype))
-            return y.contiguous(memory_format=torch.channels_last) if detour else y
+                y = F.group_norm(x, self.num_features, eps=self.eps)
+                return torch.addcmul(beta[:, :, None, None].to(y.dtype), y, gamma[:, :, None, None].to(y.dtype))
         if norm.mode == "apply":
             mean, var = norm.stats[norm.index]
             norm.index += 1
         else:
             var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
             norm.stats.append((mean, var))
-        scale = gamma.float() * torch.rsqrt(var + self.eps)
-        shift = beta.float() - mean * scale
+        scale = gamma.float()[:, :, None, None] * torch.rsqrt(var + self.eps)
+        shift = beta.float()[:, :, None, None] - mean * scale
         return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, num_styles={self.num_styles}"
+
+
+class _InstanceNormAffine(torch.autograd.Function):
+    """Instance norm with a per-sample affine, ``gamma * (x - mean) / std + beta``, for training.
+
+    Works in the input's dtype and memory layout (bf16 channels_last on AMX CPUs; statistics
+    accumulated in fp32 by the group-norm kernel) with a hand-written backward of a few fused
+    passes: on CPU, autograd's group_norm + addcmul chain (with layout round trips around
+    group_norm's slow channels_last backward) cost more than the transformer's convolutions.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
+        b, c, h, w = x.shape
+        xhat, _, rstd = torch.native_group_norm(x, None, None, b, c, h * w, c, eps)
+        ctx.save_for_backward(xhat, gamma, rstd)
+        return torch.addcmul(beta[:, :, None, None].to(x.dtype), xhat, gamma[:, :, None, None].to(x.dtype))
+
+    @staticmethod
+    def backward(ctx, dy: torch.Tensor):  # type: ignore[override]
+        xhat, gamma, rstd = ctx.saved_tensors
+        n = xhat.shape[2] * xhat.shape[3]
+        dbeta = dy.sum((2, 3)).to(gamma.dtype)  # reductions accumulate in fp32
+        dgamma = (dy * xhat).sum((2, 3)).to(gamma.dtype)
+        dx = None
+        if ctx.needs_input_grad[0]:
+            # dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)) = a * dy + b * xhat + c
+            a = gamma * rstd.view_as(gamma).to(gamma.dtype)
+            dx = torch.addcmul((-a * dbeta / n)[:, :, None, None].to(dy.dtype), xhat,
+                               (-a * dgamma / n)[:, :, None, None].to(dy.dtype))
+            dx = torch.addcmul(dx, dy, a[:, :, None, None].to(dy.dtype))
+        return dx, dgamma, dbeta, None
+
+
+def instance_norm_affine(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """``x`` (B, C, H, W) normalised per sample and channel, then scaled by ``gamma`` and shifted by
+    ``beta`` (both (B, C), fp32); differentiable in all three. See :class:`_InstanceNormAffine`."""
+    return _InstanceNormAffine.apply(x, gamma, beta, eps)
 
 
 class ConvNormReLU(nn.Module):

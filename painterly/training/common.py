@@ -78,7 +78,7 @@ from torch import nn
 
 from ..errors import ImageError, PainterlyError
 from ..imageio import atomic_write_bytes, find_images, read_image, save_image
-from ..runtime import autocast, resolve_device, resolve_precision
+from ..runtime import autocast, keep_freed_memory, resolve_device, resolve_precision
 
 CHECKPOINT_FORMAT = "painterly.checkpoint.v1"
 
@@ -667,6 +667,8 @@ class Trainer:
     def run(self) -> TrainResult:
         opts = self.options
         self.model.to(self.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
             torch.backends.cuda.matmul.allow_tf32 = True
