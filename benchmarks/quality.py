@@ -37,29 +37,46 @@ def _reference(name: str) -> dict[tuple[str, str, int], dict]:
     return {(r["photo"], r["painting"], r["steps"]): r for r in data["rows"]}
 
 
-def feedforward(model: str | None) -> tuple[dict, str]:
-    import painterly
-    from painterly.methods.stylize import get_model
-
-    m = get_model(model)
-    cfg = m.training["config"]  # the loss the model was trained with
+def model_loss(model) -> tuple[PerceptualLoss, float]:
+    """The loss a feed-forward model was trained with (from its metadata) and its style scale at 512 px."""
+    cfg = model.training["config"]
     loss = PerceptualLoss(content_layers=cfg["content_layers"], style_layers=cfg["style_layers"],
                           content_weight=cfg["content_weight"], style_weight=cfg["style_weight"],
                           tv_weight=cfg["tv_weight"])
-    style_scale = cfg.get("style_size", SIZE) / SIZE
+    return loss, cfg.get("style_size", SIZE) / SIZE
+
+
+def score_feedforward(model_path: str | None, names: list[str] | None = None,
+                      photos: tuple[str, ...] = ("lake", "otters", "colosseum")) -> list[dict]:
+    """Score styles of a feed-forward model on the sample photos at 512 px against optimize@100."""
+    import painterly
+    from painterly.methods.stylize import get_model
+
+    m = get_model(model_path)
+    loss, style_scale = model_loss(m)
     ref = _reference("reference_feedforward")
-    rows, records = [], []
-    for photo in ("lake", "otters", "colosseum"):
-        for name in m.names:
-            out = painterly.stylize(PHOTOS / f"{photo}.jpg", name, size=SIZE, model=model)
+    records = []
+    for photo in photos:
+        for name in names or m.names:
+            out = painterly.stylize(PHOTOS / f"{photo}.jpg", name, size=SIZE, model=model_path)
             s = score_stylization(out, PHOTOS / f"{photo}.jpg", bundled_painting(name), size=SIZE, loss=loss,
                                   style_scale=style_scale)
             r = ref.get((photo, name, 100))
-            ok = r is not None and s["total"] <= r["total"]
-            records.append({"photo": photo, "style": name, "feedforward": s, "optimize_100": r, "at_or_below": ok})
-            rows.append([photo, name, s["content"], s["style"], s["total"],
-                         r["total"] if r else None, "yes" if ok else ("no" if r else "n/a")])
-            print(rows[-1], flush=True)
+            records.append({"photo": photo, "style": name, "feedforward": s, "optimize_100": r,
+                            "at_or_below": r is not None and s["total"] <= r["total"]})
+    return records
+
+
+def feedforward(model: str | None) -> tuple[dict, str]:
+    from painterly.methods.stylize import get_model
+
+    cfg = get_model(model).training["config"]
+    records = score_feedforward(model)
+    rows = []
+    for r in records:
+        s, ref = r["feedforward"], r["optimize_100"]
+        rows.append([r["photo"], r["style"], s["content"], s["style"], s["total"], ref["total"] if ref else None,
+                     "yes" if r["at_or_below"] else ("no" if ref else "n/a")])
     n_ok = sum(r["at_or_below"] for r in records)
     n_ref = sum(r["optimize_100"] is not None for r in records)
     table = markdown_table(["photo", "style", "content", "style loss", "total", "optimize 100 steps total",

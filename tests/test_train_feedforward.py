@@ -240,6 +240,24 @@ def test_add_style_keeps_existing_styles_bit_identical(tmp_path, data):
                           encoder_weights=None)
 
 
+def test_init_continues_training_every_weight(tmp_path, data):
+    first = _train(tmp_path, data, options=_opts(tmp_path, steps=2)).model_path
+    more = tmp_path / "more"
+    summary = train_feedforward(list(reversed(STYLES)), data, more / "m2.safetensors", CFG,
+                                _opts(more, steps=3), init=first, encoder_weights=None)
+    a, b = load_model(first), load_model(summary.model_path)
+    assert b.names == a.names == ["udnie", "the-scream"]  # the model's order, whatever the order given
+    sa, sb = a.net.state_dict(), b.net.state_dict()
+    assert all(not torch.equal(sa[k], sb[k]) for k in ("stem.conv.weight", "head.weight", "stem.norm.gamma"))
+    assert b.training["steps"] == 2 and b.training["continued"][0]["steps"] == 3
+    with pytest.raises(PainterlyError, match="give exactly its styles"):
+        train_feedforward([STYLES[0]], data, more / "m3.safetensors", CFG, _opts(more), init=first,
+                          encoder_weights=None)
+    with pytest.raises(PainterlyError, match="not both"):
+        train_feedforward(STYLES, data, more / "m3.safetensors", CFG, _opts(more), init=first, base=first,
+                          encoder_weights=None)
+
+
 # -- command line ----------------------------------------------------------------------------
 
 
@@ -251,6 +269,9 @@ def test_cli_train_errors(tmp_path, data, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no-such-painting" in err
     assert main(["train", "--style", str(STYLES[0]), "--data", str(data), "--out", str(tmp_path / "m.pt")]) == 2
+    capsys.readouterr()
+    assert main(["train", "--init", "shipped", "--base", "shipped", "--style", "udnie", *out]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 def test_cli_train_runs(tmp_path, data, capsys):

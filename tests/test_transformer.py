@@ -151,6 +151,21 @@ def test_add_styles_keeps_old_rows():
     assert torch.equal(net(x, net.style_vector(2)), out0)
 
 
+def test_model_subset_keeps_chosen_styles_outputs():
+    net = _randomize(TransformerNet(TINY)).eval()
+    model = StylizationModel(net, [StyleInfo(n) for n in ("a", "b", "c")], {"steps": 5})
+    x = torch.rand(1, 3, 16, 16)
+    small = model.subset(["c", "a"])
+    assert small.names == ["c", "a"] and small.net.num_styles == 2 and model.net.num_styles == 3
+    assert torch.equal(small.net(x, small.net.style_vector(0)), net(x, net.style_vector(2)))
+    assert torch.equal(small.net(x, small.net.style_vector(1)), net(x, net.style_vector(0)))
+    assert small.training["subset_of"] == ["a", "b", "c"]
+    with pytest.raises(StyleNotFoundError):
+        model.subset(["nope"])
+    with pytest.raises(ModelError):
+        model.subset(["a", "a"])
+
+
 def test_reflect_pad_and_pad_to_multiple():
     x = torch.randn(1, 3, 9, 11)
     assert torch.equal(reflect_pad(x, 4), F.pad(x, (4, 4, 4, 4), mode="reflect"))

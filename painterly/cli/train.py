@@ -21,12 +21,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train a fast feed-forward model on one or more paintings (or add styles to a model)",
         description="Train one conditional-instance-norm network on every --style jointly, or with --base add "
         "--add-style paintings to an existing model (only their new parameters are trained; the existing styles "
-        "stay bit-identical). A style may be an image file, a folder of images, or a bundled painting's name. "
+        "stay bit-identical), or with --init continue training a model. A style may be an image file, a folder of "
+        "images, or a bundled painting's name. "
         "Ctrl-C saves a checkpoint; --resume continues exactly.",
     )
     p.add_argument("--style", action="append", default=[], metavar="IMAGE", help="painting to learn (repeat)")
-    p.add_argument("--base", default=None, metavar="MODEL", help="existing model to add styles to")
+    p.add_argument("--base", default=None, metavar="MODEL",
+                   help="existing model to add styles to ('shipped': the model painterly ships)")
     p.add_argument("--add-style", action="append", default=[], metavar="IMAGE", help="with --base: style to add")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="continue training every weight of MODEL ('shipped': the shipped one, to train it longer); "
+                        "give one --style per style of the model (bundled paintings by name)")
     p.add_argument("--data", required=True, help="folder of photos (searched recursively)")
     p.add_argument("--out", required=True, help="model file to write (.safetensors)")
     p.add_argument("--steps", type=int, default=o.steps, help="training steps (default %(default)s)")
@@ -65,11 +70,22 @@ def _expand(specs: list[str]) -> list[Path]:
     return out
 
 
+def _model_path(spec: str | None) -> str | None:
+    """``"shipped"`` -> the packaged model file; anything else unchanged."""
+    if spec == "shipped":
+        from ..methods.stylize import DEFAULT_MODEL
+
+        return str(DEFAULT_MODEL)
+    return spec
+
+
 def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     print(f"painterly: warning: {message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.init and args.base:
+        raise PainterlyError("give --base (add styles) or --init (continue training), not both")
     if args.base and args.style:
         raise PainterlyError("with --base, give the new paintings with --add-style (not --style)")
     if args.add_style and not args.base:
@@ -97,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _warn_one_line
         warnings.simplefilter("always", UserWarning)
-        summary = train_feedforward(styles, args.data, out, cfg, opts, base=args.base, half=args.half,
-                                    checkpoint=checkpoint)
+        summary = train_feedforward(styles, args.data, out, cfg, opts, base=_model_path(args.base), half=args.half,
+                                    checkpoint=checkpoint, init=_model_path(args.init))
     res = summary.result
     if summary.model_path is None:  # not rank 0
         return 0

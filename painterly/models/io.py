@@ -8,6 +8,7 @@ steps, time, losses).
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,19 @@ class StylizationModel:
         if total <= 0:
             raise ModelError("style weights must not all be zero")
         return vec / total
+
+    def subset(self, names: Sequence[str]) -> StylizationModel:
+        """A copy with only the styles ``names`` (in that order); the shared weights are kept as they are.
+
+        Each kept style's outputs are unchanged (used to ship fewer styles, or to hold a style out).
+        """
+        indices = [self.index(n) for n in names]
+        if not indices or len(set(indices)) != len(indices):
+            raise ModelError("give one or more distinct style names")
+        net = copy.deepcopy(self.net)
+        net.select_styles(indices)
+        training = {**copy.deepcopy(self.training), "subset_of": [s.name for s in self.styles]}
+        return StylizationModel(net, [self.styles[i] for i in indices], training)
 
 
 def save_model(model: StylizationModel, path: str | os.PathLike, half: bool = False) -> Path:

@@ -17,7 +17,7 @@ whole image or a downscaled proxy) and then frozen while tiles run (see :class:`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -275,6 +275,17 @@ class TransformerNet(nn.Module):
             m.gamma = nn.Parameter(torch.cat([m.gamma.data, g]).contiguous())
             m.beta = nn.Parameter(torch.cat([m.beta.data, b]).contiguous())
         self.config = replace(self.config, num_styles=self.config.num_styles + count)
+
+    @torch.no_grad()
+    def select_styles(self, indices: Sequence[int]) -> None:
+        """Keep only the style rows ``indices`` (in that order) in every CIN layer."""
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        if idx.numel() == 0 or int(idx.min()) < 0 or int(idx.max()) >= self.num_styles:
+            raise ValueError(f"style indices must be in [0, {self.num_styles}), got {list(indices)}")
+        for m in self.norms():
+            m.gamma = nn.Parameter(m.gamma.data[idx.to(m.gamma.device)].clone(), requires_grad=m.gamma.requires_grad)
+            m.beta = nn.Parameter(m.beta.data[idx.to(m.beta.device)].clone(), requires_grad=m.beta.requires_grad)
+        self.config = replace(self.config, num_styles=int(idx.numel()))
 
     def style_parameters(self) -> list[nn.Parameter]:
         """Every CIN gamma and beta (the parameters trained when adding a style)."""

@@ -135,6 +135,7 @@ def train_feedforward(
     checkpoint: str | os.PathLike | None = None,
     encoder_weights: VGGWeights | None = VGGWeights(),
     model_config: TransformerConfig | None = None,
+    init: str | os.PathLike | None = None,
 ) -> TrainSummary:
     """Train a multi-style model on ``styles`` (image paths) over the photos in ``data``.
 
@@ -143,6 +144,10 @@ def train_feedforward(
     steps reached); the resumable checkpoint goes to ``checkpoint`` (default
     ``<out>.ckpt.safetensors``). ``model_config`` overrides ``config.preset`` for a new model;
     ``encoder_weights=None`` uses a random VGG (tests only).
+
+    With ``init`` (a model file), training starts from that model's weights and continues on
+    *all* of them: ``styles`` must be one painting per style of the model, matched by name (to
+    train a model longer, e.g. the shipped one on a faster machine).
     """
     config = config or FeedForwardConfig()
     options = options or TrainOptions()
@@ -152,21 +157,35 @@ def train_feedforward(
         raise PainterlyError("give at least one style image")
     if options.size % 4:
         raise PainterlyError(f"--size must be a multiple of 4, got {options.size}")
+    if init is not None and base is not None:
+        raise PainterlyError("give either a model to add styles to or one to continue training, not both")
     own_group = current_dist().world_size == 1
     dist, device = init_distributed(options.device)
     try:
         return _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config,
-                      dist, device)
+                      dist, device, init)
     finally:
         if own_group:
             cleanup_distributed()
 
 
-def _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config, dist, device):
+def _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config, dist, device,
+           init=None):
     new_infos, style_images = _load_styles(styles, config.style_size)
     torch.manual_seed(options.seed)
     base_model: StylizationModel | None = None
-    if base is not None:
+    init_model: StylizationModel | None = None
+    if init is not None:
+        init_model = load_model(init)
+        given = {s.name: i for i, s in enumerate(new_infos)}
+        if set(given) != set(init_model.names):
+            raise PainterlyError(f"to continue training '{init}', give exactly its styles' paintings "
+                                 f"({', '.join(init_model.names)}); got {', '.join(given) or 'none'}")
+        style_images = [style_images[given[n]] for n in init_model.names]  # the model's style order
+        new_infos = init_model.styles
+        net = init_model.net
+        old_n, infos, frozen_rows = 0, new_infos, {}
+    elif base is not None:
         base_model = load_model(base)
         clash = sorted(set(base_model.names) & {s.name for s in new_infos})
         if clash:
@@ -234,6 +253,7 @@ def _train(styles, data, out, config, options, base, half, checkpoint, encoder_w
         "model": net.config.to_dict(),
         "styles": [s.name for s in infos],
         "base": str(base) if base is not None else None,
+        "init": str(init) if init is not None else None,
         "batch_size": options.batch_size,
         "size": options.size,
         "lr": options.lr,
@@ -249,7 +269,8 @@ def _train(styles, data, out, config, options, base, half, checkpoint, encoder_w
         key = id(p)
         if key in frozen_rows and not torch.equal(p.detach()[:old_n].cpu(), frozen_rows[key].cpu()):
             raise PainterlyError("internal error: a frozen style changed while adding styles")
-    training = dict(base_model.training) if base_model is not None else {}
+    prior = base_model or init_model
+    training = dict(prior.training) if prior is not None else {}
     record = {
         "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
         "images_per_s": round(result.images_per_s, 2), "final_losses": {k: round(v, 5) for k, v in
@@ -260,6 +281,8 @@ def _train(styles, data, out, config, options, base, half, checkpoint, encoder_w
     }
     if base_model is not None:
         training.setdefault("added", []).append({"styles": [s.name for s in new_infos], **record})
+    elif init_model is not None:
+        training.setdefault("continued", []).append(record)
     else:
         training.update({"styles": [s.name for s in new_infos], **record})
     model_path = None

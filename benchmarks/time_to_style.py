@@ -1,0 +1,99 @@
+"""Time to a new style on this CPU: train, score every few minutes, compare with the quality bar.
+
+Two ways to get a style the shipped model does not have, each trained for ``--minutes`` of
+wall time (batch 4, 256 px crops, the CPU defaults of bf16 + channels-last):
+
+* ``add``: ``painterly train --base ... --add-style`` (only the new style's gamma/beta rows are
+  trained). The base is the shipped model without ``--style`` (default ``poppy-field``, which
+  was itself added to the shipped model with ``--add-style``, so the shared weights never saw it).
+* ``fresh``: a new single-style network of the shipped architecture, trained from scratch.
+
+Every ``--every`` seconds of training the model is scored like ``quality.py feedforward``: the
+3 sample photos at 512 px, the model's training loss, against `painterly optimize` after 100
+L-BFGS steps (``results/reference_feedforward.json``). Training resumes from its checkpoint
+between scoring rounds (scoring time is not counted; the start-up of each segment is).
+
+    python benchmarks/time_to_style.py --data ../shared/data/content [--mode add fresh] [--minutes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import machine, markdown_table, write_results  # noqa: E402
+from benchmarks.quality import score_feedforward  # noqa: E402
+from painterly.methods.stylize import get_model  # noqa: E402
+from painterly.models.io import save_model  # noqa: E402
+from painterly.paintings import bundled_painting  # noqa: E402
+from painterly.training.common import TrainOptions  # noqa: E402
+from painterly.training.feedforward import ADD_STYLE_LR, train_feedforward  # noqa: E402
+
+
+def run(mode: str, args: argparse.Namespace, work: Path) -> list[dict]:
+    style = bundled_painting(args.style)
+    base = None
+    if mode == "add":
+        shipped = get_model(None)
+        base = work / "base.safetensors"
+        save_model(shipped.subset([n for n in shipped.names if n != args.style]), base)
+    out, ckpt, log = work / f"{mode}.safetensors", work / f"{mode}.ckpt.safetensors", work / f"{mode}.csv"
+    budget, wall, steps, points = args.minutes * 60.0, 0.0, 0, []
+    while wall < budget - 1.0:
+        opts = TrainOptions(steps=10**9, batch_size=4, size=256, lr=ADD_STYLE_LR if base else TrainOptions.lr,
+                            device="cpu", time_limit=min(args.every, budget - wall), resume=ckpt.exists(),
+                            checkpoint_every=0, progress=False, log_every=10, log_csv=str(log))
+        t = time.perf_counter()
+        summary = train_feedforward([style], args.data, out, options=opts, base=base, checkpoint=ckpt)
+        wall += time.perf_counter() - t
+        steps = summary.result.step
+        records = score_feedforward(str(out), [args.style])
+        totals = [r["feedforward"]["total"] for r in records]
+        bars = [r["optimize_100"]["total"] for r in records]
+        point = {"mode": mode, "wall_s": round(wall, 1), "steps": steps, "images": steps * opts.batch_size,
+                 "mean_total": statistics.mean(totals), "mean_bar": statistics.mean(bars),
+                 "at_or_below": sum(r["at_or_below"] for r in records), "pairs": len(records),
+                 "records": records}
+        points.append(point)
+        print(f"{mode}: {wall / 60:.1f} min, {steps} steps, mean total {point['mean_total']:.3f} "
+              f"(bar {point['mean_bar']:.3f}), {point['at_or_below']}/{len(records)} at or below", flush=True)
+    return points
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="folder of training photos")
+    ap.add_argument("--style", default="poppy-field", help="bundled painting to learn (default poppy-field)")
+    ap.add_argument("--mode", nargs="+", choices=("add", "fresh"), default=["add", "fresh"])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--every", type=float, default=150.0, help="seconds of training between scoring rounds")
+    args = ap.parse_args()
+
+    points = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in args.mode:
+            (Path(tmp) / mode).mkdir()
+            points += run(mode, args, Path(tmp) / mode)
+    shipped = score_feedforward(None, [args.style]) if args.style in get_model(None).names else []
+    rows = [[p["mode"], f"{p['wall_s'] / 60:.1f}", p["steps"], p["images"], f"{p['mean_total']:.3f}",
+             f"{p['mean_bar']:.3f}", f"{p['at_or_below']}/{p['pairs']}"] for p in points]
+    if shipped:
+        mean_total = statistics.mean(r["feedforward"]["total"] for r in shipped)
+        mean_bar = statistics.mean(r["optimize_100"]["total"] for r in shipped)
+        rows.append(["shipped model (GPU add-style)", "", "", "", f"{mean_total:.3f}", f"{mean_bar:.3f}",
+                     f"{sum(r['at_or_below'] for r in shipped)}/{len(shipped)}"])
+    table = markdown_table(["run", "minutes", "steps", "images", "mean total loss", "optimize@100 (bar)",
+                            "photos at or below the bar"], rows)
+    print(table)
+    write_results("time_to_style", {"machine": machine(), "style": args.style, "points": points,
+                                    "shipped": shipped}, table)
+
+
+if __name__ == "__main__":
+    main()
