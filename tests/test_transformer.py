@@ -191,12 +191,34 @@ def test_frozen_norm_stats_reproduce_forward():
 
 
 def test_exportable_graph():
-    """ONNX export goes through torch.export: no data-dependent Python control flow allowed."""
+    """ONNX export goes through torch.export: no data-dependent Python control flow allowed, and
+    the graph takes any batch size and image size (example batch 2: torch.export specializes 0/1)."""
     net = _randomize(TransformerNet(TINY)).eval()
-    x, style = torch.rand(1, 3, 16, 16), torch.tensor([[0.0, 1.0, 0.0]])
-    exported = torch.export.export(net, (x, style))
+    x, style = torch.rand(2, 3, 16, 16), torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
+    batch, side = torch.export.Dim("batch", max=64), torch.export.Dim("side", max=1024)
+    exported = torch.export.export(net, (x, style), dynamic_shapes=({0: batch, 2: 4 * side, 3: 4 * side},
+                                                                    {0: batch}))
+    x2, style2 = torch.rand(1, 3, 24, 24), torch.tensor([[0.2, 0.3, 0.5]])
     with torch.no_grad():
         torch.testing.assert_close(exported.module()(x, style), net(x, style), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(exported.module()(x2, style2), net(x2, style2), atol=1e-5, rtol=1e-5)
+
+
+def test_onnx_export_runs_in_onnxruntime(tmp_path):
+    """The network exports to ONNX (dynamic batch and size) and onnxruntime reproduces it."""
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    net = _randomize(TransformerNet(TINY)).eval()
+    x, style = torch.rand(2, 3, 16, 16), torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
+    path = tmp_path / "net.onnx"
+    torch.onnx.export(net, (x, style), str(path), dynamo=True, input_names=["image", "style"], output_names=["out"],
+                      dynamic_shapes=({0: "batch", 2: "height", 3: "width"}, {0: "batch"}), verbose=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for x2, style2 in ((torch.rand(1, 3, 20, 28), torch.tensor([[0.2, 0.3, 0.5]])),
+                       (torch.rand(3, 3, 12, 12), torch.eye(3))):
+        got = session.run(None, {"image": x2.numpy(), "style": style2.numpy()})[0]
+        with torch.no_grad():
+            torch.testing.assert_close(torch.from_numpy(got), net(x2, style2), atol=1e-4, rtol=1e-4)
 
 
 def _model(tmp_path, half=False):

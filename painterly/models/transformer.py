@@ -122,8 +122,9 @@ class ConditionalInstanceNorm2d(nn.Module):
                 if torch.is_grad_enabled() and (x.requires_grad or gamma.requires_grad):
                     return instance_norm_affine(x, gamma.float(), beta.float(), self.eps)
                 # inference: group_norm with one channel per group is instance norm, and with a
-                # single image the affine folds into its fused kernel
-                if x.shape[0] == 1:
+                # single image the affine folds into its fused kernel (not when exporting: the
+                # exported graph must take any batch size)
+                if x.shape[0] == 1 and not _exporting():
                     return F.group_norm(x, self.num_features, gamma.view(-1).to(x.dtype), beta.view(-1).to(x.dtype),
                                         self.eps)
                 y = F.group_norm(x, self.num_features, eps=self.eps)
@@ -290,6 +291,11 @@ class TransformerNet(nn.Module):
     def style_parameters(self) -> list[nn.Parameter]:
         """Every CIN gamma and beta (the parameters trained when adding a style)."""
         return [p for m in self.norms() for p in (m.gamma, m.beta)]
+
+
+def _exporting() -> bool:
+    """True while torch.export / ONNX export traces the network."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
 
 
 def reflect_pad(x: torch.Tensor, p: int) -> torch.Tensor:
