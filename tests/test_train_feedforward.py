@@ -26,6 +26,7 @@ from painterly.training.common import (
     TrainingDiverged,
     TrainOptions,
     load_checkpoint,
+    lr_schedule,
     read_checkpoint,
     save_checkpoint,
     step_generator,
@@ -238,6 +239,24 @@ def test_add_style_keeps_existing_styles_bit_identical(tmp_path, data):
     with pytest.raises(PainterlyError, match="already has"):
         train_feedforward([STYLES[0]], data, tmp_path / "m3.safetensors", CFG, _opts(tmp_path), base=base,
                           encoder_weights=None)
+
+
+def test_lr_schedule():
+    assert lr_schedule(0.1, 100) is None  # constant: the optimizer's own rate
+    warm = lr_schedule(0.1, 100, warmup=4)
+    assert [round(warm(s), 4) for s in (0, 1, 3, 50)] == [0.025, 0.05, 0.1, 0.1]
+    cos = lr_schedule(0.1, 100, "cosine", warmup=2)
+    assert cos(0) == pytest.approx(0.05) and cos(50) == pytest.approx(0.05) and cos(100) == pytest.approx(0.0)
+    assert cos(10) > cos(60) > cos(90) > 0
+    with pytest.raises(PainterlyError, match="schedule"):
+        lr_schedule(0.1, 10, "step")
+
+
+def test_training_follows_the_lr_schedule(tmp_path, data):
+    _train(tmp_path, data, options=_opts(tmp_path, steps=4, lr=0.01, lr_schedule="cosine", warmup_steps=2))
+    lrs = [float(r["lr"]) for r in _log(tmp_path / "log.csv")]
+    sched = lr_schedule(0.01, 4, "cosine", 2)
+    assert lrs == pytest.approx([sched(s) for s in range(4)], rel=1e-4)
 
 
 def test_init_continues_training_every_weight(tmp_path, data):

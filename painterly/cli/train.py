@@ -40,6 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=None,
                    help=f"Adam learning rate (default {o.lr:g}; {ADD_STYLE_LR:g} with --base, where only the new "
                         "styles' normalization parameters train)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=o.lr_schedule,
+                   help="constant, or cosine decay to 0 at --steps (default %(default)s)")
+    p.add_argument("--warmup-steps", type=int, default=o.warmup_steps, metavar="N",
+                   help="linear learning-rate warm-up over N steps (default %(default)s; use ~100 with --init)")
     p.add_argument("--content-weight", type=float, default=d.content_weight, help="default %(default)s")
     p.add_argument("--style-weight", type=float, default=d.style_weight, help="default %(default)s")
     p.add_argument("--tv-weight", type=float, default=d.tv_weight, help="default %(default)s")
@@ -98,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     for name, value in (("steps", args.steps), ("batch-size", args.batch_size), ("size", args.size)):
         if value < 1:
             raise PainterlyError(f"--{name} must be positive, got {value}")
+    if args.warmup_steps < 0:
+        raise PainterlyError(f"--warmup-steps must be >= 0, got {args.warmup_steps}")
     out = Path(args.out)
     opts = TrainOptions(
         steps=args.steps, batch_size=args.batch_size, size=args.size, seed=args.seed,
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, fp32=args.fp32, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
         log_every=args.log_every, time_limit=args.time_limit,
         log_csv=args.log_csv or str(out.with_name(out.name.removesuffix(".safetensors") + ".log.csv")),
-        resume=args.resume, progress=not args.quiet,
+        resume=args.resume, progress=not args.quiet, lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
     )
     cfg = FeedForwardConfig(content_weight=args.content_weight, style_weight=args.style_weight,
                             tv_weight=args.tv_weight, style_size=args.style_size, preset=args.preset)

@@ -113,6 +113,27 @@ class TrainOptions:
     samples_dir: str | None = None
     resume: bool = False
     progress: bool = True
+    #: learning-rate schedule of the feed-forward trainer: "constant" or "cosine" (to 0 at ``steps``),
+    #: after a linear warm-up over ``warmup_steps`` (useful when continuing a trained model)
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+
+
+def lr_schedule(lr: float, steps: int, kind: str = "constant", warmup: int = 0) -> Callable[[int], float] | None:
+    """``step -> learning rate``: linear warm-up over ``warmup`` steps, then constant or cosine to 0
+    at ``steps``; ``None`` for a plain constant rate."""
+    if kind not in ("constant", "cosine"):
+        raise PainterlyError(f"unknown learning-rate schedule {kind!r}; choose constant or cosine")
+    if kind == "constant" and warmup <= 0:
+        return None
+
+    def at(step: int) -> float:
+        scale = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+        if kind == "cosine":
+            scale *= 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
+        return lr * scale
+
+    return at
 
 
 @dataclass

@@ -42,6 +42,7 @@ from .common import (
     current_dist,
     image_grid,
     init_distributed,
+    lr_schedule,
 )
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -257,11 +258,14 @@ def _train(styles, data, out, config, options, base, half, checkpoint, encoder_w
         "batch_size": options.batch_size,
         "size": options.size,
         "lr": options.lr,
+        "lr_schedule": options.lr_schedule,
+        "warmup_steps": options.warmup_steps,
         "seed": options.seed,
     }
     ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
     trainer = Trainer(net, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
-                      post_backward=zero_old_rows if old_n else None, device=device, dist=dist)
+                      post_backward=zero_old_rows if old_n else None, device=device, dist=dist,
+                      lr_at=lr_schedule(options.lr, options.steps, options.lr_schedule, options.warmup_steps))
     started = time.time()
     result = trainer.run()
     net.eval()
