@@ -66,9 +66,10 @@ def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
 def calc_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
     """Channel-wise mean and standard deviation, each of shape (B, C, 1, 1)."""
     b, c = feat.shape[:2]
-    f = feat.float()  # keeps the memory layout (a reshape would transpose channels_last)
-    var, mean = torch.var_mean(f, dim=tuple(range(2, f.dim())), correction=0)
-    return mean.view(b, c, 1, 1), (var + eps).sqrt().view(b, c, 1, 1)
+    flat = feat.float().reshape(b, c, -1)
+    mean = flat.mean(dim=2).view(b, c, 1, 1)
+    std = (flat.var(dim=2, unbiased=False) + eps).sqrt().view(b, c, 1, 1)
+    return mean, std
 
 
 def content_loss(feat: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
