@@ -63,13 +63,40 @@ def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
     return g.to(torch.promote_types(g.dtype, torch.float32)) / (c * h * w)
 
 
+class _MeanStd(torch.autograd.Function):
+    """Channel mean and std of ``f`` (B, N, C), computed in (at least) fp32, with a one-pass fused backward
+    ``dx = gm / N + gs (x - mean) / (N std)`` in the features' dtype and memory layout."""
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+        var, mean = torch.var_mean(f.to(torch.promote_types(f.dtype, torch.float32)), dim=1, unbiased=False)
+        std = (var + eps).sqrt()
+        ctx.save_for_backward(f, mean, std)
+        return mean, std
+
+    @staticmethod
+    def backward(ctx, gm: torch.Tensor | None, gs: torch.Tensor | None):  # type: ignore[override]
+        f, mean, std = ctx.saved_tensors
+        n = f.shape[1]
+        gm = torch.zeros_like(mean) if gm is None else gm.to(mean.dtype)
+        a = torch.zeros_like(std) if gs is None else gs.to(std.dtype) / (n * std)
+        b = gm / n - a * mean
+        return torch.addcmul(b.unsqueeze(1), f, a.unsqueeze(1)).to(f.dtype), None
+
+
 def calc_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Channel-wise mean and standard deviation, each of shape (B, C, 1, 1)."""
-    b, c = feat.shape[:2]
-    flat = feat.float().reshape(b, c, -1)
-    mean = flat.mean(dim=2).view(b, c, 1, 1)
-    std = (flat.var(dim=2, unbiased=False) + eps).sqrt().view(b, c, 1, 1)
-    return mean, std
+    """Channel-wise mean and standard deviation (biased variance + ``eps``), each (B, C, 1, 1) in fp32.
+
+    Works on the (B, HW, C) view that matches channels_last features (free, like
+    :func:`gram_matrix`), so neither the forward nor the gradient transposes them.
+    """
+    b, c, h, w = feat.shape
+    if feat.is_contiguous(memory_format=torch.channels_last) and not feat.is_contiguous():
+        f = feat.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    else:
+        f = feat.reshape(b, c, h * w).transpose(1, 2)
+    mean, std = _MeanStd.apply(f, eps)
+    return mean.view(b, c, 1, 1), std.view(b, c, 1, 1)
 
 
 def content_loss(feat: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

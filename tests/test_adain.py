@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from painterly.encoders import VGGEncoder
-from painterly.errors import ModelError
+from painterly.errors import ModelError, PainterlyError
 from painterly.losses import calc_mean_std
 from painterly.models.adain import (
     ADAIN_LAYER,
@@ -216,6 +218,35 @@ def test_adain_training_runs_and_resumes_exactly(tmp_path):
                     _train_options(3, resume=True), encoder_weights=None)
 
 
+def test_adain_training_continues_a_decoder(tmp_path):
+    photos = _write_images(tmp_path / "photos", ["p0", "p1"], size=(48, 40), seed=5)
+    styles = _write_images(tmp_path / "styles", ["a", "the-scream", "udnie"], size=(36, 44), seed=6)
+    first = tmp_path / "first.safetensors"
+    train_adain(photos, styles, first, AdaINTrainConfig(width=0.125), _train_options(2), encoder_weights=None)
+    # lr 0: the continued decoder is exactly the one it started from (its width, not the config's)
+    still = tmp_path / "still.safetensors"
+    train_adain(photos, styles, still, AdaINTrainConfig(width=0.5), replace(_train_options(1), lr=0.0),
+                encoder_weights=None, init=first)
+    a, b = load_decoder(first), load_decoder(still)
+    assert b.config.width == 0.125
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb), ka
+    info = b.training_info
+    assert info["steps"] == 2 and len(info["continued"]) == 1 and info["continued"][0]["steps"] == 1
+    assert info["continued"][0]["config"]["init"] == str(first)
+    # a real step changes it, and the history grows
+    moved = tmp_path / "moved.safetensors"
+    train_adain(photos, styles, moved, AdaINTrainConfig(width=0.125), _train_options(1), encoder_weights=None,
+                init=still)
+    c = load_decoder(moved)
+    assert any(not torch.equal(va, vc)
+               for va, vc in zip(a.state_dict().values(), c.state_dict().values(), strict=True))
+    assert len(c.training_info["continued"]) == 2
+    with pytest.raises(PainterlyError, match="held-out"):
+        train_adain(photos, styles, tmp_path / "x.safetensors", AdaINTrainConfig(hold_out=("udnie",)),
+                    _train_options(1), encoder_weights=None, init=first)
+
+
 def test_train_adain_cli_trains_resumes_and_reports_errors(tmp_path, capsys):
     from painterly.cli import main
 
@@ -229,6 +260,11 @@ def test_train_adain_cli_trains_resumes_and_reports_errors(tmp_path, capsys):
     assert (tmp_path / "dec.log.csv").is_file()
     assert main([*base, "--steps", "3", "--resume"]) == 0
     assert load_decoder(out).training_info["steps"] == 3
+    more = tmp_path / "more.safetensors"
+    assert main([*base[:-10], str(more), "--batch-size", "2", "--size", "32", "--quiet", "--steps", "2",
+                 "--init", str(out), "--lr-schedule", "cosine", "--warmup-steps", "1"]) == 0
+    cont = load_decoder(more).training_info["continued"][-1]
+    assert cont["steps"] == 2 and cont["config"]["lr_schedule"] == "cosine" and cont["config"]["warmup_steps"] == 1
     assert "wrote" in capsys.readouterr().out
     rc = main(["train-adain", "--content-dir", str(tmp_path / "nowhere"), "--style-dir", str(styles),
                "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--quiet"])

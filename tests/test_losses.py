@@ -131,6 +131,35 @@ def test_calc_mean_std_per_channel_and_image():
     assert std.flatten().tolist() == pytest.approx([0.0, 0.0, 0.0, math.sqrt(60 / 9)], abs=1e-6)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_calc_mean_std_gradient_and_layout(layout):
+    """The hand-written backward is exact (both outputs, each alone) and keeps the memory layout."""
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: calc_mean_std(t), (x,))
+    assert torch.autograd.gradcheck(lambda t: calc_mean_std(t)[0], (x,))
+    assert torch.autograd.gradcheck(lambda t: calc_mean_std(t)[1], (x,))
+    mean, std = calc_mean_std(x)
+    flat = x.detach().flatten(2)
+    torch.testing.assert_close(mean.flatten(1), flat.mean(2))
+    torch.testing.assert_close(std.flatten(1), (flat.var(2, unbiased=False) + 1e-5).sqrt())
+    (mean.sum() + std.pow(2).sum()).backward()
+    assert x.grad.is_contiguous(memory_format=layout)
+
+
+def test_calc_mean_std_bf16_gradient_close_to_fp32():
+    x = torch.randn(2, 8, 6, 6).abs().contiguous(memory_format=torch.channels_last)
+    target = torch.rand(2, 8, 1, 1)
+    grads = []
+    for dtype in (torch.float32, torch.bfloat16):
+        xi = x.to(dtype).detach().requires_grad_(True)
+        m, s = calc_mean_std(xi)
+        assert m.dtype == s.dtype == torch.float32
+        ((m - target).pow(2).sum() + (s - target).pow(2).sum()).backward()
+        assert xi.grad.dtype == dtype
+        grads.append(xi.grad.float())
+    assert ((grads[1] - grads[0]).norm() / grads[0].norm()) < 2e-2
+
+
 def test_mean_std_loss():
     # features: c0 = [1, 3] (mean 2, std 1), c1 = [2, 2] (mean 2, std 0)
     # target:   c0 = [0, 0] (mean 0, std 0), c1 = [4, 4] (mean 4, std 0)

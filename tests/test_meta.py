@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from painterly.errors import ModelError
+from painterly.errors import ModelError, PainterlyError
 from painterly.models.io import load_model
 from painterly.models.meta import (
     MetaConfig,
@@ -119,6 +121,26 @@ def test_meta_training_runs_and_resumes(tmp_path):
     _, header = read_checkpoint(tmp_path / "meta.ckpt.safetensors")
     assert header["step"] == 3
     assert (tmp_path / "log.csv").read_text().count("\n") == 3  # header + 2 steps
+
+
+def test_meta_training_continues_a_network(tmp_path):
+    photos, styles = _dataset(tmp_path)
+    first = tmp_path / "first.safetensors"
+    train_meta(photos, styles, first, MetaTrainConfig(group_hidden=4, styles_per_step=2), _options(1),
+               encoder_weights=None)
+    # lr 0: the continued network is exactly the one it started from, input standardization included
+    # (it is not refitted), with its own architecture whatever the config says
+    still = tmp_path / "still.safetensors"
+    train_meta(photos, styles, still, MetaTrainConfig(group_hidden=8, styles_per_step=2),
+               replace(_options(1), lr=0.0, seed=7), encoder_weights=None, init=first)
+    a, b = load_meta(first), load_meta(still)
+    assert b.config.group_hidden == 4
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb), ka
+    assert len(b.training_info["continued"]) == 1 and b.training_info["steps"] == 1
+    with pytest.raises(PainterlyError, match="held-out"):
+        train_meta(photos, styles, tmp_path / "x.safetensors", MetaTrainConfig(hold_out=()), _options(1),
+                   encoder_weights=None, init=first)
 
 
 def test_train_meta_cli_and_bad_batch_split(tmp_path, capsys):

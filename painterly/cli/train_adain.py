@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.adain import DECODER_FILE
+from ..models.tensorfile import pretrained_path
 from ..training.adain import DEFAULT_HOLD_OUT, AdaINTrainConfig, options_with_outputs, train_adain
 from ..training.common import TrainOptions
 
@@ -20,6 +22,13 @@ def add_common_arguments(p: argparse.ArgumentParser, lr: float, batch_size: int)
     p.add_argument("--hold-out", nargs="*", default=list(DEFAULT_HOLD_OUT), metavar="NAME",
                    help="paintings (file stems) never trained on, to measure generalization (default: %(default)s)")
     p.add_argument("--photo-prob", type=float, default=None, help="chance a training 'style' is a photo crop")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="continue training MODEL ('shipped': the shipped one, to train it longer); "
+                   "keeps its architecture and held-out paintings")
+    p.add_argument("--lr-schedule", choices=("default", "constant", "cosine"), default="default",
+                   help="learning rate over the run (default: the trainer's own; cosine decays to 0 at --steps)")
+    p.add_argument("--warmup-steps", type=int, default=0, metavar="N",
+                   help="linear learning-rate warm-up (useful with --init)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default: <out>.ckpt.safetensors)")
     p.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
@@ -38,7 +47,9 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
     opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, size=args.size, lr=args.lr, seed=args.seed,
                         device=args.device, fp32=args.fp32, checkpoint_every=args.checkpoint_every,
                         sample_every=args.sample_every, log_every=args.log_every, time_limit=args.time_limit,
-                        log_csv=args.log, resume=args.resume, progress=not args.quiet)
+                        log_csv=args.log, resume=args.resume, progress=not args.quiet,
+                        lr_schedule="constant" if args.lr_schedule == "default" else args.lr_schedule,
+                        warmup_steps=args.warmup_steps)
     return options_with_outputs(opts, args.out)
 
 
@@ -59,11 +70,17 @@ def run(args: argparse.Namespace) -> int:
     d = AdaINTrainConfig()
     config = AdaINTrainConfig(content_weight=args.content_weight, style_weight=args.style_weight, width=args.width,
                               hold_out=tuple(args.hold_out),
+                              lr_decay=0.0 if args.lr_schedule == "constant" else d.lr_decay,
                               photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)
     summary = train_adain(args.content_dir, args.style_dir, args.out, config, options_from_args(args),
-                          checkpoint=args.checkpoint, half=args.half)
+                          checkpoint=args.checkpoint, half=args.half, init=init_path(args.init, DECODER_FILE))
     report(summary)
     return 0
+
+
+def init_path(spec: str | None, shipped_file: str) -> str | None:
+    """``--init``: ``"shipped"`` -> the packaged file ``shipped_file``; anything else unchanged."""
+    return str(pretrained_path(shipped_file)) if spec == "shipped" else spec
 
 
 def report(summary) -> None:

@@ -33,7 +33,15 @@ import torch
 from ..encoders import VGGEncoder, VGGWeights
 from ..errors import PainterlyError
 from ..losses import calc_mean_std, content_loss, mean_std_loss
-from ..models.adain import ADAIN_LAYER, STYLE_LAYERS, AdaINDecoder, AdaINDecoderConfig, adain_from_stats, save_decoder
+from ..models.adain import (
+    ADAIN_LAYER,
+    STYLE_LAYERS,
+    AdaINDecoder,
+    AdaINDecoderConfig,
+    adain_from_stats,
+    load_decoder,
+    save_decoder,
+)
 from ..runtime import autocast
 from .common import (
     ContentDataset,
@@ -45,6 +53,7 @@ from .common import (
     current_dist,
     image_grid,
     init_distributed,
+    lr_schedule,
 )
 from .style_pool import StylePool, load_style_images
 
@@ -139,13 +148,16 @@ def train_adain(
     checkpoint: str | os.PathLike | None = None,
     half: bool = False,
     encoder_weights: VGGWeights | None = VGGWeights(),
+    init: str | os.PathLike | None = None,
 ) -> ArbitrarySummary:
     """Train an AdaIN decoder on photos (``content_dir``) and paintings (``style_dir``).
 
     The decoder is written to ``out`` (also after a time limit or Ctrl-C); the resumable
     checkpoint goes to ``checkpoint`` (default ``<out>.ckpt.safetensors``). Default options:
-    batch 8 at 256 px, Adam lr 1e-4 with the paper's decay. ``encoder_weights=None`` uses a
-    random VGG (tests only).
+    batch 8 at 256 px, Adam lr 1e-4 with the paper's decay (``options.lr_schedule`` "cosine"
+    or warm-up steps replace it). With ``init`` (a decoder file), training continues that
+    decoder with its own width and held-out paintings, and the file's training history is kept
+    under ``"continued"``. ``encoder_weights=None`` uses a random VGG (tests only).
     """
     config = config or AdaINTrainConfig()
     options = options or TrainOptions(lr=1e-4)
@@ -154,17 +166,43 @@ def train_adain(
     own_group = current_dist().world_size == 1
     dist, device = init_distributed(options.device)
     try:
-        return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device)
+        return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device,
+                      init)
     finally:
         if own_group:
             cleanup_distributed()
 
 
-def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device):
+def check_continuation(init: str | os.PathLike, prior: dict[str, Any], config: Any) -> Any:
+    """The training config to continue a model trained with ``prior`` (its file's training record):
+    the same held-out paintings, or the generalization numbers would mean nothing."""
+    held = prior.get("held_out")
+    if held is not None and sorted(held) != sorted(config.hold_out):
+        raise PainterlyError(f"'{init}' was trained with held-out paintings {', '.join(held) or 'none'}; "
+                             f"continue it with the same --hold-out (got {', '.join(config.hold_out) or 'none'})")
+    return config
+
+
+def continued_record(prior: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """``prior``'s training record with ``record`` appended under ``"continued"`` (and its evaluation on top)."""
+    out = dict(prior)
+    out["continued"] = [*prior.get("continued", []), record]
+    if record.get("evaluation"):
+        out["evaluation"] = record["evaluation"]
+    return out
+
+
+def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device, init):
     torch.manual_seed(options.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
-    decoder = AdaINDecoder(AdaINDecoderConfig(width=config.width))
+    prior: dict[str, Any] | None = None
+    if init is not None:
+        decoder = load_decoder(init).train().requires_grad_(True)
+        prior = decoder.training_info
+        config = replace(check_continuation(init, prior, config), width=decoder.config.width)
+    else:
+        decoder = AdaINDecoder(AdaINDecoderConfig(width=config.width))
     optimizer = torch.optim.Adam(decoder.parameters(), lr=options.lr)
     encoder = VGGEncoder(STYLE_LAYERS, weights=encoder_weights).to(device)
     if options.channels_last:
@@ -199,12 +237,14 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
         **config.to_dict(),
         "decoder": {"in_channels": decoder.config.in_channels, "width": decoder.config.width},
         "batch_size": options.batch_size, "size": options.size, "lr": options.lr, "seed": options.seed,
-        "world_size": dist.world_size,
+        "world_size": dist.world_size, "init": str(init) if init is not None else None,
+        "lr_schedule": options.lr_schedule, "warmup_steps": options.warmup_steps,
     }
     ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
     lr0, decay = options.lr, config.lr_decay
+    lr_at = lr_schedule(options.lr, options.steps, options.lr_schedule, options.warmup_steps)
     trainer = Trainer(decoder, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
-                      lr_at=lambda step: lr0 / (1.0 + decay * step), device=device, dist=dist)
+                      lr_at=lr_at or (lambda step: lr0 / (1.0 + decay * step)), device=device, dist=dist)
     started = time.time()
     result = trainer.run()
     decoder.eval()
@@ -222,6 +262,8 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
                                                   config),
             }
     record = training_record(result, trainer, dist, device, started, len(contents), pool, evaluation, run_config)
+    if prior is not None:
+        record = continued_record(prior, record)
     model_path = None
     if dist.is_main:
         model_path = str(save_decoder(decoder.cpu().float(), out, training=record, half=half))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,18 @@ import torch
 from ..encoders import VGGEncoder, VGGWeights
 from ..errors import PainterlyError
 from ..losses import PerceptualLoss, gram_matrix
-from ..models.meta import MetaConfig, MetaNetwork, save_meta, style_statistics
+from ..models.meta import MetaConfig, MetaNetwork, load_meta, save_meta, style_statistics
 from ..models.transformer import TransformerConfig
 from ..runtime import autocast, resolve_precision
-from .adain import DEFAULT_HOLD_OUT, ArbitrarySummary, default_checkpoint, preview_grid, training_record
+from .adain import (
+    DEFAULT_HOLD_OUT,
+    ArbitrarySummary,
+    check_continuation,
+    continued_record,
+    default_checkpoint,
+    preview_grid,
+    training_record,
+)
 from .common import (
     ContentDataset,
     StepContext,
@@ -39,6 +47,7 @@ from .common import (
     cleanup_distributed,
     current_dist,
     init_distributed,
+    lr_schedule,
     unwrap,
 )
 from .style_pool import StylePool, load_style_images
@@ -130,11 +139,14 @@ def train_meta(
     checkpoint: str | os.PathLike | None = None,
     half: bool = False,
     encoder_weights: VGGWeights | None = VGGWeights(),
+    init: str | os.PathLike | None = None,
 ) -> ArbitrarySummary:
     """Train a meta network on photos (``content_dir``) and paintings (``style_dir``).
 
     The meta network is written to ``out`` (also after a time limit or Ctrl-C); the resumable
-    checkpoint goes to ``checkpoint`` (default ``<out>.ckpt.safetensors``).
+    checkpoint goes to ``checkpoint`` (default ``<out>.ckpt.safetensors``). With ``init`` (a meta
+    network file), training continues that network (its architecture, input standardization and
+    held-out paintings) and the file's training history is kept under ``"continued"``.
     """
     config = config or MetaTrainConfig()
     options = options or TrainOptions(lr=1e-4)
@@ -146,17 +158,25 @@ def train_meta(
     own_group = current_dist().world_size == 1
     dist, device = init_distributed(options.device)
     try:
-        return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device)
+        return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device,
+                      init)
     finally:
         if own_group:
             cleanup_distributed()
 
 
-def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device):
+def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device, init):
     torch.manual_seed(options.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
-    meta = MetaNetwork(config.meta_config())
+    prior: dict[str, Any] | None = None
+    if init is not None:
+        meta = load_meta(init).train().requires_grad_(True)
+        prior = meta.training_info
+        config = replace(check_continuation(init, prior, config), group_hidden=meta.config.group_hidden,
+                         transformer=(prior.get("config") or {}).get("transformer", config.transformer))
+    else:
+        meta = MetaNetwork(config.meta_config())
     optimizer = torch.optim.Adam(param_groups(meta, options.lr, config.base_lr_scale))
     loss_fn = config.perceptual_loss()
     layers = list(dict.fromkeys([*loss_fn.layers, *meta.config.stat_layers]))
@@ -169,7 +189,7 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
                      photos=contents, photo_prob=config.photo_prob, jitter=config.jitter, device=device,
                      channels_last=options.channels_last, seed=options.seed)
     dtype = resolve_precision("fp32" if options.fp32 else "auto", device)
-    if config.norm_batches > 0:
+    if config.norm_batches > 0 and prior is None:
         with torch.no_grad(), autocast(device, dtype):  # standardize the meta inputs over many augmented styles
             gen = torch.Generator().manual_seed(options.seed)
             samples = [style_statistics(encoder(pool.sample(16, gen), list(meta.config.stat_layers)),
@@ -206,9 +226,12 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
     run_config = {
         **config.to_dict(), "meta": meta.config.to_dict(), "batch_size": options.batch_size, "size": options.size,
         "lr": options.lr, "seed": options.seed, "world_size": dist.world_size,
+        "init": str(init) if init is not None else None, "lr_schedule": options.lr_schedule,
+        "warmup_steps": options.warmup_steps,
     }
     ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
     trainer = Trainer(meta, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
+                      lr_at=lr_schedule(options.lr, options.steps, options.lr_schedule, options.warmup_steps),
                       device=device, dist=dist)
     started = time.time()
     result = trainer.run()
@@ -225,6 +248,8 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
                                                  load_style_images(pool.held_out_paths, eval_size, device)),
             }
     record = training_record(result, trainer, dist, device, started, len(contents), pool, evaluation, run_config)
+    if prior is not None:
+        record = continued_record(prior, record)
     model_path = None
     if dist.is_main:
         model_path = str(save_meta(meta.cpu().float(), out, training=record, half=half))
