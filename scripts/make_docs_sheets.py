@@ -1,6 +1,6 @@
 """Render the docs/ pictures of the shipped models (CPU is fine; about two minutes).
 
-    python scripts/make_docs_sheets.py [--size 512]
+    python scripts/make_docs_sheets.py [--size 512] [--only feedforward heldout alpha interpolation]
 
 * docs/feedforward_contact_sheet.jpg  photos x the 10 styles of the shipped feed-forward model
 * docs/arbitrary_heldout.jpg           held-out paintings x photos, AdaIN and meta network
@@ -76,11 +76,17 @@ def interpolation_grid(size: int, paintings: list[str], n: int = 5) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
+    sheets = {
+        "feedforward": lambda size: feedforward_sheet(size),
+        "heldout": lambda size: heldout_sheet(size, ["the-scream", "udnie"]),
+        "alpha": lambda size: alpha_sweep(size, "the-scream"),
+        "interpolation": lambda size: interpolation_grid(min(size, 320),
+                                                         ["the-scream", "udnie", "starry-night", "composition-vii"]),
+    }
+    ap.add_argument("--only", nargs="+", choices=list(sheets), default=list(sheets), help="render just these")
     args = ap.parse_args()
-    feedforward_sheet(args.size)
-    heldout_sheet(args.size, ["the-scream", "udnie"])
-    alpha_sweep(args.size, "the-scream")
-    interpolation_grid(min(args.size, 320), ["the-scream", "udnie", "starry-night", "composition-vii"])
+    for name in args.only:
+        sheets[name](args.size)
 
 
 if __name__ == "__main__":
