@@ -1,7 +1,8 @@
 """Time to a new style on this CPU: train, score every few minutes, compare with the quality bar.
 
 Two ways to get a style the shipped model does not have, each trained for ``--minutes`` of
-wall time (batch 4, 256 px crops, the CPU defaults of bf16 + channels-last):
+wall time (default batch 4 of 256 px crops; ``--size``/``--batch-size`` change them; the CPU
+defaults of bf16 + channels-last):
 
 * ``add``: ``painterly train --base ... --add-style`` (only the new style's gamma/beta rows are
   trained). The base is ``--base`` (default: the shipped model) without ``--style`` (default
@@ -52,7 +53,8 @@ def run(mode: str, args: argparse.Namespace, work: Path) -> list[dict]:
     out, ckpt, log = work / f"{mode}.safetensors", work / f"{mode}.ckpt.safetensors", work / f"{mode}.csv"
     budget, wall, steps, points = args.minutes * 60.0, 0.0, 0, []
     while wall < budget - 1.0:
-        opts = TrainOptions(steps=10**9, batch_size=4, size=256, lr=ADD_STYLE_LR if base else TrainOptions.lr,
+        opts = TrainOptions(steps=10**9, batch_size=args.batch_size, size=args.size,
+                            lr=ADD_STYLE_LR if base else TrainOptions.lr,
                             device="cpu", time_limit=min(args.every, budget - wall), resume=ckpt.exists(),
                             checkpoint_every=0, progress=False, log_every=10, log_csv=str(log))
         t = time.perf_counter()
@@ -80,6 +82,9 @@ def main() -> None:
     ap.add_argument("--mode", nargs="+", choices=("add", "fresh"), default=["add", "fresh"])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--every", type=float, default=150.0, help="seconds of training between scoring rounds")
+    ap.add_argument("--size", type=int, default=256, help="training crop size (default 256)")
+    ap.add_argument("--batch-size", type=int, default=4, help="default 4")
+    ap.add_argument("--name", default="time_to_style", help="results file stem (default time_to_style)")
     args = ap.parse_args()
 
     points = []
@@ -98,8 +103,8 @@ def main() -> None:
     table = markdown_table(["run", "minutes", "steps", "images", "mean total loss", "optimize@100 (bar)",
                             "photos at or below the bar"], rows)
     print(table)
-    write_results("time_to_style", {"machine": machine(), "style": args.style, "points": points,
-                                    "shipped": shipped}, table)
+    write_results(args.name, {"machine": machine(), "style": args.style, "size": args.size,
+                              "batch_size": args.batch_size, "points": points, "shipped": shipped}, table)
 
 
 if __name__ == "__main__":

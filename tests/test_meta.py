@@ -155,6 +155,9 @@ def test_train_meta_cli_and_bad_batch_split(tmp_path, capsys):
     capsys.readouterr()
     assert main([*base, "--steps", "1", "--batch-size", "3", "--styles-per-step", "2"]) == 2
     assert "multiple of --styles-per-step" in capsys.readouterr().err
+    assert main([*base, "--steps", "1", "--batch-size", "2", "--init", str(tmp_path / "missing.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not found" in err
 
 
 @pytest.mark.slow
