@@ -102,3 +102,18 @@ def test_unwritable_output(tmp_path, capsys):
     rc, err = _run(capsys, ["optimize", str(photo), "--style", str(photo), "-o", str(out), "--size", "32",
                             "--steps", "1", "--quiet"])
     assert rc == 2 and str(out) in err and "not a folder" in err and "\n" not in err
+
+
+def test_shipped_or_path_names_the_packaged_files():
+    from pathlib import Path
+
+    from painterly.cli.common import shipped_or_path
+    from painterly.methods.stylize import DEFAULT_MODEL
+    from painterly.models.adain import DECODER_FILE
+    from painterly.models.meta import META_FILE
+
+    for name in (DEFAULT_MODEL.name, DECODER_FILE, META_FILE):
+        assert Path(shipped_or_path("shipped", name)).is_file()
+    assert Path(shipped_or_path("shipped", DEFAULT_MODEL.name)) == DEFAULT_MODEL
+    assert shipped_or_path("mine.safetensors", META_FILE) == "mine.safetensors"
+    assert shipped_or_path(None, META_FILE) is None

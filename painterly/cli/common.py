@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import PainterlyError
 from ..imageio import SAVE_FORMATS
+from ..models.tensorfile import pretrained_path
 
 
 def check_output(path: str) -> Path:
@@ -21,3 +22,8 @@ def check_style_mix(mix: Sequence[float] | None, styles: Sequence[str]) -> None:
     """``--style-mix`` must give one weight per ``--style``."""
     if mix is not None and len(mix) != len(styles):
         raise PainterlyError(f"--style-mix has {len(mix)} weights for {len(styles)} styles")
+
+
+def shipped_or_path(spec: str | None, shipped_file: str) -> str | None:
+    """A model option: ``"shipped"`` -> the packaged file ``shipped_file``; anything else unchanged."""
+    return str(pretrained_path(shipped_file)) if spec == "shipped" else spec

@@ -12,6 +12,7 @@ from ..imageio import find_images
 from ..styles import resolve_style_image
 from ..training.common import TrainOptions
 from ..training.feedforward import ADD_STYLE_LR, FeedForwardConfig, default_checkpoint, train_feedforward
+from .common import shipped_or_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -74,15 +75,6 @@ def _expand(specs: list[str]) -> list[Path]:
     return out
 
 
-def _model_path(spec: str | None) -> str | None:
-    """``"shipped"`` -> the packaged model file; anything else unchanged."""
-    if spec == "shipped":
-        from ..methods.stylize import DEFAULT_MODEL
-
-        return str(DEFAULT_MODEL)
-    return spec
-
-
 def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     print(f"painterly: warning: {message}", file=sys.stderr)
 
@@ -116,11 +108,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = FeedForwardConfig(content_weight=args.content_weight, style_weight=args.style_weight,
                             tv_weight=args.tv_weight, style_size=args.style_size, preset=args.preset)
     checkpoint = args.checkpoint or default_checkpoint(out)
+    from ..methods.stylize import DEFAULT_MODEL
+
+    base, init = (shipped_or_path(spec, DEFAULT_MODEL.name) for spec in (args.base, args.init))
     with warnings.catch_warnings():
         warnings.showwarning = _warn_one_line
         warnings.simplefilter("always", UserWarning)
-        summary = train_feedforward(styles, args.data, out, cfg, opts, base=_model_path(args.base), half=args.half,
-                                    checkpoint=checkpoint, init=_model_path(args.init))
+        summary = train_feedforward(styles, args.data, out, cfg, opts, base=base, half=args.half,
+                                    checkpoint=checkpoint, init=init)
     res = summary.result
     if summary.model_path is None:  # not rank 0
         return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ..models.adain import DECODER_FILE
-from ..models.tensorfile import pretrained_path
 from ..training.adain import DEFAULT_HOLD_OUT, AdaINTrainConfig, options_with_outputs, train_adain
 from ..training.common import TrainOptions
+from .common import shipped_or_path
 
 
 def add_common_arguments(p: argparse.ArgumentParser, lr: float, batch_size: int) -> None:
@@ -73,14 +73,9 @@ def run(args: argparse.Namespace) -> int:
                               lr_decay=0.0 if args.lr_schedule == "constant" else d.lr_decay,
                               photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)
     summary = train_adain(args.content_dir, args.style_dir, args.out, config, options_from_args(args),
-                          checkpoint=args.checkpoint, half=args.half, init=init_path(args.init, DECODER_FILE))
+                          checkpoint=args.checkpoint, half=args.half, init=shipped_or_path(args.init, DECODER_FILE))
     report(summary)
     return 0
-
-
-def init_path(spec: str | None, shipped_file: str) -> str | None:
-    """``--init``: ``"shipped"`` -> the packaged file ``shipped_file``; anything else unchanged."""
-    return str(pretrained_path(shipped_file)) if spec == "shipped" else spec
 
 
 def report(summary) -> None:

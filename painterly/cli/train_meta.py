@@ -6,7 +6,8 @@ import argparse
 
 from ..models.meta import META_FILE
 from ..training.meta import MetaTrainConfig, train_meta
-from .train_adain import add_common_arguments, init_path, options_from_args, report
+from .common import shipped_or_path
+from .train_adain import add_common_arguments, options_from_args, report
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
                              base_lr_scale=args.base_lr_scale,
                              photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)
     summary = train_meta(args.content_dir, args.style_dir, args.out, config, options_from_args(args),
-                         checkpoint=args.checkpoint, half=args.half, init=init_path(args.init, META_FILE))
+                         checkpoint=args.checkpoint, half=args.half, init=shipped_or_path(args.init, META_FILE))
     report(summary)
     return 0
