@@ -28,6 +28,14 @@ import torch.nn.functional as F
 LayerWeights = Mapping[str, float]
 
 
+def _pixels_by_channels(feat: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> a (B, HW, C) view: free for channels_last features (no transposing copy)."""
+    b, c, h, w = feat.shape
+    if feat.is_contiguous(memory_format=torch.channels_last) and not feat.is_contiguous():
+        return feat.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    return feat.reshape(b, c, h * w).transpose(1, 2)
+
+
 class _Gram(torch.autograd.Function):
     """``f^T f`` for ``f`` (B, N, C), with the one-product backward ``f (dG + dG^T)`` of a symmetric
     result (autograd's generic bmm backward does two products and sums them)."""
@@ -53,10 +61,7 @@ def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
     without a strided transpose.
     """
     b, c, h, w = feat.shape
-    if feat.is_contiguous(memory_format=torch.channels_last) and not feat.is_contiguous():
-        f = feat.permute(0, 2, 3, 1).reshape(b, h * w, c)
-    else:
-        f = feat.reshape(b, c, h * w).transpose(1, 2)
+    f = _pixels_by_channels(feat)
     if torch.is_autocast_enabled(f.device.type):
         f = f.to(torch.get_autocast_dtype(f.device.type))
     g = _Gram.apply(f)
@@ -91,10 +96,7 @@ def calc_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, 
     :func:`gram_matrix`), so neither the forward nor the gradient transposes them.
     """
     b, c, h, w = feat.shape
-    if feat.is_contiguous(memory_format=torch.channels_last) and not feat.is_contiguous():
-        f = feat.permute(0, 2, 3, 1).reshape(b, h * w, c)
-    else:
-        f = feat.reshape(b, c, h * w).transpose(1, 2)
+    f = _pixels_by_channels(feat)
     mean, std = _MeanStd.apply(f, eps)
     return mean.view(b, c, 1, 1), std.view(b, c, 1, 1)
 
