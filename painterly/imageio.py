@@ -26,6 +26,10 @@ from .errors import ImageError
 #: Default refusal limit in pixels (width * height): 100 megapixels.
 DEFAULT_MAX_PIXELS = 100_000_000
 
+#: Shortest side the networks work at: VGG's four poolings down to relu5_1, and the AdaIN
+#: decoder's and transformer's reflection padding, need 16 px. Smaller images are processed upscaled.
+MIN_SIDE = 16
+
 #: File extensions :func:`save_image` can write, mapped to Pillow format names.
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
@@ -203,10 +207,35 @@ def _os_reason(exc: OSError) -> str:
     return f"corrupt or unsupported file ({text})" if text else "corrupt or unsupported file"
 
 
-def load_image(src: ImageLike, size: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Read ``src`` as an RGB PIL image, optionally resized so its longest side is ``size``."""
+def load_image(src: ImageLike, size: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               min_side: int = 0) -> Image.Image:
+    """Read ``src`` as an RGB PIL image, optionally resized so its longest side is ``size``.
+
+    ``min_side``: then upscale it, if needed, so its shortest side is at least that (see
+    :func:`ensure_min_side`; for images whose statistics are used, like paintings).
+    """
     img = read_image(src, max_pixels).rgb
-    return resize_longest(img, size) if size else img
+    img = resize_longest(img, size) if size else img
+    return ensure_min_side(img, min_side, max_pixels) if min_side else img
+
+
+def ensure_min_side(img: Image.Image, min_side: int = MIN_SIDE,
+                    max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """``img`` upscaled (bicubic, aspect ratio kept) so its shortest side is at least ``min_side``.
+
+    A tiny or very thin image (an icon, a 3-pixel strip) is smaller than the networks' pooling and
+    padding allow; callers process it at this size and resize the result back. An image so thin
+    that the upscaled copy would exceed ``max_pixels`` raises an :class:`ImageError`.
+    """
+    w, h = img.size
+    if min(w, h) >= min_side:
+        return img
+    scale = min_side / min(w, h)
+    new = (max(min_side, round(w * scale)), max(min_side, round(h * scale)))
+    if max_pixels and new[0] * new[1] > max_pixels:
+        raise ImageError(f"cannot use a {w}x{h} image: it is too thin (the networks need {min_side} px on the "
+                         f"short side, which would make it {new[0]}x{new[1]})")
+    return img.resize(new, Image.Resampling.BICUBIC)
 
 
 def resize_longest(img: Image.Image, size: int) -> Image.Image:

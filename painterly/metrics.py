@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from .encoders import VGGEncoder, VGGWeights
-from .imageio import ImageLike, load_image, to_tensor
+from .imageio import MIN_SIDE, ImageLike, load_image, to_tensor
 from .losses import PerceptualLoss, gram_matrix
 
 
@@ -16,7 +16,7 @@ def mixed_grams(encoder: VGGEncoder, styles: Sequence[ImageLike], weights: Seque
     """Weighted sum of the style images' Gram matrices, each image resized to ``size`` (longest side)."""
     grams: dict[str, torch.Tensor] = {}
     for style, w in zip(styles, weights, strict=True):
-        feats = encoder(to_tensor(load_image(style, size), device), list(layers))
+        feats = encoder(to_tensor(load_image(style, size, min_side=MIN_SIDE), device), list(layers))
         for name in layers:
             g = w * gram_matrix(feats[name])[0]
             grams[name] = grams[name] + g if name in grams else g

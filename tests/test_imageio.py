@@ -563,3 +563,17 @@ def test_find_images(tmp_path):
     assert found == ["a/b/w.tiff", "a/b/x.webp", "a/y.PNG", "z.jpg"]
     with pytest.raises(ImageError, match="not a folder"):
         find_images(tmp_path / "z.jpg")
+
+
+def test_ensure_min_side_upscales_tiny_and_thin_images_only():
+    assert imageio.ensure_min_side(Image.new("RGB", (1, 1))).size == (16, 16)  # default: MIN_SIDE
+    assert imageio.ensure_min_side(Image.new("RGB", (3, 200)), 32).size == (32, 2133)
+    big = Image.new("RGB", (40, 33))
+    assert imageio.ensure_min_side(big, 32) is big
+    assert imageio.load_image(big, size=20, min_side=32).size == (40, 32)
+    assert imageio.load_image(big, size=20).size == (20, 16)
+
+
+def test_ensure_min_side_refuses_needles():
+    with pytest.raises(ImageError, match="too thin"):
+        imageio.ensure_min_side(Image.new("RGB", (1, 5000)), 32, max_pixels=1_000_000)

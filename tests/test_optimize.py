@@ -179,3 +179,10 @@ def test_public_api_exports_optimize(photo, painting):
     assert out.size == (32, 24)
     scores = painterly.score_stylization(out, photo, painting, size=32)
     assert set(scores) == {"content", "style", "tv", "total"} and scores["total"] > 0
+
+
+def test_thin_photo_and_tiny_painting(painting):
+    """A photo 3 px wide and a 1x1 painting are optimized upscaled; the result has the photo's (resized) size."""
+    strip = Image.fromarray(np.full((60, 3, 3), 100, dtype=np.uint8))
+    assert optimize(strip, painting, **{**FAST, "steps": 2}, scales=2).size == (3, 64)
+    assert optimize(painting, Image.new("RGB", (1, 1), (9, 200, 9)), **{**FAST, "steps": 2}).size == (64, 64)

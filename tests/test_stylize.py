@@ -218,3 +218,20 @@ def test_cli_styles_lists_and_sheet(model_path, tmp_path, capsys):
     assert out[0].startswith("starry-night") and "Vincent van Gogh" in out[0] and out[2].strip() == "plain"
     img = Image.open(sheet)
     assert img.width > 3 * 64 and img.height > 40
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 40), (90, 5)])
+def test_tiny_and_thin_images_are_stylized_at_their_size(model_path, size):
+    """Images smaller than the network's padding allows are processed upscaled, then resized back."""
+    rng = np.random.default_rng(2)
+    img = Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype(np.uint8))
+    out = stylize(img, "udnie", model=model_path)
+    assert out.size == size and out.mode == "RGB"
+
+
+def test_tiled_thin_image_statistics_proxy_is_not_too_small():
+    model = _tiny_model()
+    x = torch.rand(1, 3, 16, 600)  # its 128 px statistics proxy would be 4 px high
+    out = run_network(model.net, x, model.style_weights("udnie"), dtype=None, tile_size=64, overlap=24,
+                      stats_size=128)
+    assert out.shape == x.shape and torch.isfinite(out).all()

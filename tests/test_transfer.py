@@ -155,3 +155,14 @@ def test_missing_shipped_weights_give_a_model_error(tmp_path, monkeypatch):
     monkeypatch.setattr(adain_mod, "pretrained_path", lambda name: tmp_path / "pretrained" / name)
     with pytest.raises(painterly.ModelError, match="shipped weights are missing"):
         adain_mod.load_decoder()
+
+
+@pytest.mark.parametrize("method", ["adain", "meta"])
+def test_tiny_and_thin_photos_and_paintings(files, tmp_path, method):
+    """A 1x1 painting and a 3-pixel-wide photo are processed upscaled; the result keeps the photo's size."""
+    Image.new("RGB", (1, 1), (200, 30, 40)).save(tmp_path / "dot.png")
+    Image.fromarray(np.full((50, 3, 3), 120, dtype=np.uint8)).save(tmp_path / "strip.png")
+    model = files / ("dec.safetensors" if method == "adain" else "meta.safetensors")
+    out = painterly.transfer(tmp_path / "strip.png", tmp_path / "dot.png", model=model, method=method,
+                             precision="fp32", device="cpu")
+    assert out.size == (3, 50)

@@ -20,7 +20,16 @@ from tqdm.auto import tqdm
 
 from .. import color
 from ..encoders import VGGEncoder, VGGWeights
-from ..imageio import ImageLike, attach_alpha, read_image, resize_longest, save_image, to_pil, to_tensor
+from ..imageio import (
+    ImageLike,
+    attach_alpha,
+    ensure_min_side,
+    read_image,
+    resize_longest,
+    save_image,
+    to_pil,
+    to_tensor,
+)
 from ..losses import PerceptualLoss, gram_matrix
 from ..runtime import autocast, resolve_device, resolve_precision
 
@@ -193,11 +202,11 @@ def run(
     image: torch.Tensor | None = None
     try:
         for level, size in enumerate(sizes):
-            c = to_tensor(resize_longest(content, size), device)
+            c = to_tensor(ensure_min_side(resize_longest(content, size)), device)  # tiny/thin: upscaled
             with torch.no_grad(), autocast(device, dtype):
                 content_targets = {k: v.float() for k, v in encoder(c, list(loss_fn.content_layers)).items()}
             style_size = max(16, round(size * cfg.style_scale))
-            target = StyleTarget(encoder, [resize_longest(s, style_size) for s in styles], weights,
+            target = StyleTarget(encoder, [ensure_min_side(resize_longest(s, style_size)) for s in styles], weights,
                                  list(loss_fn.style_layers), device, dtype)
             if image is None:
                 image = _initial_image(cfg.init, c, styles, generator)
@@ -209,6 +218,9 @@ def run(
     finally:
         bar.close()
     assert image is not None
+    w, h = resize_longest(content, sizes[-1]).size
+    if image.shape[-2:] != (h, w):  # processed upscaled: back to the content's size
+        image = F.interpolate(image, size=(h, w), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
     return image.cpu()
 
 

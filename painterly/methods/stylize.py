@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from ..errors import ModelError, PainterlyError, StyleNotFoundError
-from ..imageio import ImageLike, attach_alpha, read_image, resize_longest, to_pil, to_tensor
+from ..imageio import MIN_SIDE, ImageLike, attach_alpha, ensure_min_side, read_image, resize_longest, to_pil, to_tensor
 from ..models.io import StylizationModel, load_model
 from ..models.transformer import NormStats, TransformerNet, pad_to_multiple
 from ..runtime import autocast, resolve_device, resolve_precision
@@ -138,7 +138,7 @@ def run_network(
     proxy = xp
     if max(h, w) > stats_size:
         scale = stats_size / max(h, w)
-        size = (max(4, 4 * round(h * scale / 4)), max(4, 4 * round(w * scale / 4)))
+        size = (max(MIN_SIDE, 4 * round(h * scale / 4)), max(MIN_SIDE, 4 * round(w * scale / 4)))  # thin: wider
         proxy = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
     stats = NormStats("collect")
     _forward(net, proxy, style, dtype, channels_last, stats)
@@ -225,8 +225,10 @@ def stylize(
         m.net.to(dev)  # the model stays on the device it was last used on
     net = m.net
     dtype = resolve_precision(precision, dev)
-    out = run_network(net, to_tensor(photo), weights, dtype=dtype, tile_size=tile_size)
+    out = run_network(net, to_tensor(ensure_min_side(photo)), weights, dtype=dtype, tile_size=tile_size)
     result = to_pil(out)
+    if result.size != photo.size:  # a tiny or very thin image, processed upscaled
+        result = result.resize(photo.size, Image.Resampling.LANCZOS)
     if preserve_color:
         result = apply_preserve_color(result, photo, preserve_color)
     result = _blend(result, photo, float(strength))

@@ -33,7 +33,16 @@ from PIL import Image
 
 from .. import color
 from ..errors import ImageError, PainterlyError
-from ..imageio import IMAGE_EXTENSIONS, ImageLike, attach_alpha, read_image, resize_longest, to_pil, to_tensor
+from ..imageio import (
+    IMAGE_EXTENSIONS,
+    ImageLike,
+    attach_alpha,
+    ensure_min_side,
+    read_image,
+    resize_longest,
+    to_pil,
+    to_tensor,
+)
 from ..models.adain import AdaIN, load_decoder, normalize_weights
 from ..models.meta import MetaNetwork, load_meta, style_statistics
 from ..models.transformer import TransformerNet
@@ -57,7 +66,7 @@ def resolve_style(style: ImageLike) -> ImageLike:
 def read_style(style: ImageLike, style_size: int) -> Image.Image:
     """A painting (file, image or bundled name), downscaled so its longest side is at most ``style_size``."""
     img = read_image(resolve_style(style)).rgb
-    return resize_longest(img, style_size) if max(img.size) > style_size else img
+    return ensure_min_side(resize_longest(img, style_size) if max(img.size) > style_size else img)
 
 
 def read_mask(mask: ImageLike, photo_size: tuple[int, int], size: tuple[int, int], regions: int) -> torch.Tensor:
@@ -190,21 +199,24 @@ def transfer(
     photo = read_image(content)
     side = size or min(max(photo.size), DEFAULT_MAX_SIDE)
     content_img = resize_longest(photo.rgb, side)
+    work = ensure_min_side(content_img)  # tiny or very thin photos are processed upscaled
     paintings = [read_style(s, style_size) for s in styles]
     if preserve_color == "histogram":
         paintings = [color.match_color(p, content_img) for p in paintings]
     regions = None
     if mask is not None:
-        regions = read_mask(mask, photo.size, content_img.size, max(2, len(styles)))
+        regions = read_mask(mask, photo.size, work.size, max(2, len(styles)))
 
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
     with torch.no_grad():  # not inference_mode: the VGG weight cache must not hold inference tensors
         if method == "adain":
-            out = _run_adain(content_img, paintings, alpha, weights, regions, model, dev, dtype)
+            out = _run_adain(work, paintings, alpha, weights, regions, model, dev, dtype)
         else:
-            out = _run_meta(content_img, paintings, alpha, weights, regions, model, dev, dtype)
-    result = to_pil(out.float().clamp(0, 1)[..., : content_img.size[1], : content_img.size[0]].cpu())
+            out = _run_meta(work, paintings, alpha, weights, regions, model, dev, dtype)
+    result = to_pil(out.float().clamp(0, 1)[..., : work.size[1], : work.size[0]].cpu())
+    if result.size != content_img.size:
+        result = result.resize(content_img.size, Image.Resampling.LANCZOS)
     if preserve_color == "luminance":
         result = color.preserve_color(result, content_img, "luminance")
     return attach_alpha(result, photo.alpha)

@@ -29,7 +29,7 @@ from torch.func import functional_call
 
 from ..encoders import VGGEncoder, VGGWeights
 from ..errors import ModelError
-from ..imageio import ImageLike, load_image, to_tensor
+from ..imageio import MIN_SIDE, ImageLike, load_image, to_tensor
 from ..losses import calc_mean_std
 from ..styles import StyleInfo
 from .io import StylizationModel, save_model
@@ -221,7 +221,7 @@ def generate(style_image: ImageLike, meta: MetaNetwork | str | os.PathLike | Non
     if not isinstance(meta, MetaNetwork):
         meta = load_meta(meta)
     encoder = encoder if encoder is not None else meta.stats_encoder()
-    style = to_tensor(load_image(style_image, size=style_size))
+    style = to_tensor(load_image(style_image, size=style_size, min_side=MIN_SIDE))
     return meta.generate(style, encoder)
 
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..encoders import VGGEncoder, VGGWeights
 from ..errors import PainterlyError
-from ..imageio import load_image, to_tensor
+from ..imageio import MIN_SIDE, load_image, to_tensor
 from ..losses import PerceptualLoss, gram_matrix
 from ..models.io import StylizationModel, load_model, save_model
 from ..models.transformer import TransformerConfig, TransformerNet
@@ -117,7 +117,7 @@ def _load_styles(paths: Sequence[str | os.PathLike], size: int) -> tuple[list[St
     infos, tensors = [], []
     for p in paths:
         infos.append(style_info_for(p))
-        tensors.append(to_tensor(load_image(p, size=size)))
+        tensors.append(to_tensor(load_image(p, size=size, min_side=MIN_SIDE)))
     names = [s.name for s in infos]
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:

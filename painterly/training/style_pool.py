@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import PainterlyError
-from ..imageio import find_images, load_image, to_tensor
+from ..imageio import MIN_SIDE, find_images, load_image, to_tensor
 from ..styles import style_name
 from .common import ContentDataset
 
@@ -125,4 +125,4 @@ class StylePool:
 def load_style_images(paths: Sequence[str | os.PathLike], size: int,
                       device: str | torch.device = "cpu") -> list[torch.Tensor]:
     """Whole paintings as (1, 3, h, w) tensors with longest side ``size`` (for evaluation)."""
-    return [to_tensor(load_image(p, size=size), device) for p in paths]
+    return [to_tensor(load_image(p, size=size, min_side=MIN_SIDE), device) for p in paths]
