@@ -49,10 +49,8 @@ from .common import (
     Trainer,
     TrainOptions,
     TrainResult,
-    cleanup_distributed,
-    current_dist,
+    distributed,
     image_grid,
-    init_distributed,
     lr_schedule,
 )
 from .style_pool import StylePool, load_style_images
@@ -163,14 +161,9 @@ def train_adain(
     options = options or TrainOptions(lr=1e-4)
     if options.size % 8:
         raise PainterlyError(f"--size must be a multiple of 8 for the AdaIN decoder, got {options.size}")
-    own_group = current_dist().world_size == 1
-    dist, device = init_distributed(options.device)
-    try:
+    with distributed(options.device) as (dist, device):
         return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device,
                       init)
-    finally:
-        if own_group:
-            cleanup_distributed()
 
 
 def check_continuation(init: str | os.PathLike, prior: dict[str, Any], config: Any) -> Any:

@@ -193,6 +193,19 @@ def cleanup_distributed() -> None:
         dist.destroy_process_group()
 
 
+@contextmanager
+def distributed(device: str | torch.device = "auto") -> Iterator[tuple[DistInfo, torch.device]]:
+    """:func:`init_distributed` for one training run; the process group it creates is destroyed
+    afterwards (one the caller had already initialised is left alone)."""
+    own_group = current_dist().world_size == 1
+    dist, dev = init_distributed(device)
+    try:
+        yield dist, dev
+    finally:
+        if own_group:
+            cleanup_distributed()
+
+
 def current_dist() -> DistInfo:
     """Rank info of an already initialised process group (single process otherwise)."""
     import torch.distributed as dist

@@ -38,10 +38,8 @@ from .common import (
     Trainer,
     TrainOptions,
     TrainResult,
-    cleanup_distributed,
-    current_dist,
+    distributed,
     image_grid,
-    init_distributed,
     lr_schedule,
 )
 
@@ -160,14 +158,9 @@ def train_feedforward(
         raise PainterlyError(f"--size must be a multiple of 4, got {options.size}")
     if init is not None and base is not None:
         raise PainterlyError("give either a model to add styles to or one to continue training, not both")
-    own_group = current_dist().world_size == 1
-    dist, device = init_distributed(options.device)
-    try:
+    with distributed(options.device) as (dist, device):
         return _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config,
                       dist, device, init)
-    finally:
-        if own_group:
-            cleanup_distributed()
 
 
 def _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config, dist, device,

@@ -44,9 +44,7 @@ from .common import (
     StepContext,
     Trainer,
     TrainOptions,
-    cleanup_distributed,
-    current_dist,
-    init_distributed,
+    distributed,
     lr_schedule,
     unwrap,
 )
@@ -155,14 +153,9 @@ def train_meta(
     if config.styles_per_step < 1 or options.batch_size % config.styles_per_step:
         raise PainterlyError(f"--batch-size ({options.batch_size}) must be a multiple of --styles-per-step "
                              f"({config.styles_per_step})")
-    own_group = current_dist().world_size == 1
-    dist, device = init_distributed(options.device)
-    try:
+    with distributed(options.device) as (dist, device):
         return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device,
                       init)
-    finally:
-        if own_group:
-            cleanup_distributed()
 
 
 def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device, init):
