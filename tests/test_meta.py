@@ -20,7 +20,8 @@ from painterly.models.meta import (
     style_statistics,
 )
 from painterly.models.transformer import TransformerNet
-from painterly.training.common import TrainOptions, read_checkpoint
+from painterly.training.checkpoint import read_checkpoint
+from painterly.training.common import TrainOptions
 from painterly.training.meta import MetaTrainConfig, train_meta
 
 torch.set_num_threads(1)

@@ -19,18 +19,10 @@ from painterly.cli import main
 from painterly.errors import PainterlyError
 from painterly.models.io import load_model
 from painterly.models.transformer import TransformerConfig
-from painterly.training.common import (
-    ContentDataset,
-    DistInfo,
-    Trainer,
-    TrainingDiverged,
-    TrainOptions,
-    load_checkpoint,
-    lr_schedule,
-    read_checkpoint,
-    save_checkpoint,
-    step_generator,
-)
+from painterly.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from painterly.training.common import Trainer, TrainingDiverged, TrainOptions, lr_schedule
+from painterly.training.data import ContentDataset
+from painterly.training.distributed import DistInfo, step_generator
 from painterly.training.feedforward import FeedForwardConfig, default_checkpoint, train_feedforward
 
 ASSETS = Path(__file__).resolve().parent.parent / "painterly" / "assets"
@@ -310,7 +302,8 @@ DDP_SCRIPT = textwrap.dedent("""
     import sys, torch
     from pathlib import Path
     from painterly.models.transformer import TransformerConfig
-    from painterly.training.common import TrainOptions, current_dist
+    from painterly.training.common import TrainOptions
+    from painterly.training.distributed import current_dist
     from painterly.training.feedforward import FeedForwardConfig, train_feedforward
     torch.set_num_threads(1)
     out, data, styles = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]

@@ -44,15 +44,15 @@ from ..models.adain import (
 )
 from ..runtime import autocast
 from .common import (
-    ContentDataset,
     StepContext,
     Trainer,
     TrainOptions,
     TrainResult,
-    distributed,
     image_grid,
     lr_schedule,
 )
+from .data import ContentDataset
+from .distributed import distributed
 from .style_pool import StylePool, load_style_images
 
 DEFAULT_HOLD_OUT = ("the-scream", "udnie")

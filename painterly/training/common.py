@@ -1,20 +1,7 @@
 """Reusable training machinery, generic over the model being trained.
 
-Used by the feed-forward trainer (:mod:`painterly.training.feedforward`) and meant to be
-reused by any other trainer (AdaIN decoder, meta network). The pieces:
-
-Data
-    ``ContentDataset(source, size=256, scale=(1.0, 2.0), device="cpu")``: every image under a
-    folder (recursive) or a list of paths, decoded once and kept in memory as uint8 tensors on
-    ``device`` (downscaled so the short side is ``size * scale[1]``), so a GPU is never starved.
-    Unreadable files are skipped (``.skipped`` lists ``(path, reason)``; one warning with the
-    count), never a crash. ``dataset.sample(batch_size, generator, step, dist)`` returns a float
-    batch ``(B, 3, size, size)`` in [0, 1]: random square crops whose side is ``size * U(scale)``
-    (clipped to the image), resized to ``size``, randomly flipped. Which images a step sees
-    follows a per-epoch permutation sharded over the ranks like ``DistributedSampler`` (disjoint
-    per rank, every image once per epoch); crops/flips come from ``generator``. Everything is a
-    pure function of ``(seed, step, rank)``, which makes ``--resume`` exact without saving data
-    RNG state. ``dataset.fixed_batch(n)`` gives a deterministic validation batch (centre crops).
+Used by every trainer (feed-forward, AdaIN decoder, meta network). The pieces, with the data
+in :mod:`.data`, checkpoints in :mod:`.checkpoint` and data-parallel helpers in :mod:`.distributed`:
 
 Training loop
     ``Trainer(model, optimizer, step_fn, options, checkpoint=path, sample_fn=None, meta=None,
@@ -34,53 +21,37 @@ Training loop
     ``meta`` (JSON-able dict, e.g. ``{"config": ...}``) is stored in checkpoints; on resume its
     ``"config"`` entry must equal the checkpoint's (else a :class:`PainterlyError`).
 
-Checkpoints
-    One atomic safetensors file: model tensors (``model/<key>``), optimizer state flattened
-    (``optim/<index>/<key>``), torch RNG states; JSON metadata holds the step, optimizer
-    hyper-parameters, Python RNG state and ``meta``. ``save_checkpoint`` / ``load_checkpoint``.
-
 Precision and devices
     ``TrainOptions.device`` ("auto", "cpu", "cuda", "cuda:1"), ``fp32`` to turn off bf16
     autocast (used on CUDA with bf16 support and on CPUs with AMX, see :mod:`painterly.runtime`);
     ``channels_last`` is applied to the model and (by ``ContentDataset``) to batches.
-
-Distributed (``torchrun --nproc_per_node N``)
-    ``init_distributed(device)`` reads the torchrun environment (gloo on CPU, nccl on CUDA) and
-    returns ``(DistInfo, device)``; the trainer wraps the model in DistributedDataParallel,
-    all-reduces the logged losses and the stop flags (so every rank stops at the same step),
-    and only rank 0 logs, saves samples and writes checkpoints. ``cleanup_distributed()`` at
-    the end. Without torchrun everything runs single-process.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import os
-import random
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from ..errors import ImageError, PainterlyError
-from ..imageio import atomic_write_bytes, find_images, read_image, save_image
+from ..errors import PainterlyError
+from ..imageio import save_image
 from ..runtime import autocast, keep_freed_memory, resolve_device, resolve_precision
-
-CHECKPOINT_FORMAT = "painterly.checkpoint.v1"
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import ContentDataset
+from .distributed import DistInfo, barrier, current_dist, step_generator, unwrap
 
 
 class TrainingDiverged(PainterlyError):
@@ -146,237 +117,6 @@ class TrainResult:
     checkpoint: str | None = None
 
 
-# --------------------------------------------------------------------------------------------
-# Distributed helpers
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: str | torch.device = "auto") -> tuple[DistInfo, torch.device]:
-    """Initialise the process group from torchrun's environment (no-op without it).
-
-    Returns the rank info and the device this process should use (``cuda:LOCAL_RANK`` on GPU).
-    """
-    dev = resolve_device(str(device) if device is not None else None)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo(), dev
-    import torch.distributed as dist
-
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if dev.type == "cuda":
-        dev = torch.device("cuda", local)
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return DistInfo(rank, world, local), dev
-
-
-def cleanup_distributed() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-@contextmanager
-def distributed(device: str | torch.device = "auto") -> Iterator[tuple[DistInfo, torch.device]]:
-    """:func:`init_distributed` for one training run; the process group it creates is destroyed
-    afterwards (one the caller had already initialised is left alone)."""
-    own_group = current_dist().world_size == 1
-    dist, dev = init_distributed(device)
-    try:
-        yield dist, dev
-    finally:
-        if own_group:
-            cleanup_distributed()
-
-
-def current_dist() -> DistInfo:
-    """Rank info of an already initialised process group (single process otherwise)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-    return DistInfo()
-
-
-def barrier(info: DistInfo) -> None:
-    if info.enabled:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain module inside a DistributedDataParallel wrapper."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def step_seed(seed: int, step: int, rank: int = 0) -> int:
-    """A well-mixed 63-bit seed for ``(seed, step, rank)``."""
-    digest = hashlib.blake2b(f"{seed}/{step}/{rank}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
-
-
-def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
-    """CPU generator for one step of one rank: data sampling is a pure function of these."""
-    return torch.Generator().manual_seed(step_seed(seed, step, rank))
-
-
-# --------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------
-
-
-def _image_paths(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.is_file():
-            return [path]
-        if not path.exists():
-            raise ImageError(f"data folder '{source}' does not exist")
-        return find_images(path)
-    paths: list[Path] = []
-    for item in source:
-        paths.extend(_image_paths(item))
-    return paths
-
-
-class ContentDataset:
-    """Photos preloaded into memory; random square crops at random scale, random flips.
-
-    Args:
-        source: a folder (searched recursively), an image file, or a list of either.
-        size: side of the returned crops.
-        scale: range of the crop side relative to ``size`` before resizing to ``size``
-            (1.0: a native-resolution crop; 2.0: a crop twice as large, downscaled).
-        device: where the decoded images (uint8) and batches live.
-        channels_last: return batches in channels_last memory format.
-        max_images: keep at most this many readable images (in sorted order).
-    """
-
-    def __init__(
-        self,
-        source: str | os.PathLike | Sequence[str | os.PathLike],
-        size: int = 256,
-        scale: tuple[float, float] = (1.0, 2.0),
-        device: str | torch.device = "cpu",
-        channels_last: bool = False,
-        seed: int = 0,
-        max_images: int | None = None,
-    ) -> None:
-        if size < 8:
-            raise PainterlyError(f"training image size must be at least 8 pixels, got {size}")
-        lo, hi = scale
-        if not 0 < lo <= hi:
-            raise PainterlyError(f"bad crop scale range {scale}")
-        self.size, self.scale, self.seed = size, (float(lo), float(hi)), seed
-        self.device = torch.device(device)
-        self.channels_last = channels_last
-        self.skipped: list[tuple[Path, str]] = []
-        self.paths: list[Path] = []
-        self.images: list[torch.Tensor] = []
-        short_target = max(size, math.ceil(size * hi))
-        for path in _image_paths(source):
-            if max_images is not None and len(self.images) >= max_images:
-                break
-            try:
-                img = read_image(path).rgb
-                img = _resize_short(img, short_target)
-            except (ImageError, OSError, ValueError) as exc:  # never crash on one bad file
-                self.skipped.append((path, str(exc)))
-                continue
-            arr = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
-            self.images.append(arr.to(self.device))
-            self.paths.append(path)
-        if self.skipped:
-            first = self.skipped[0]
-            warnings.warn(f"skipped {len(self.skipped)} unreadable image(s), e.g. {first[1]}", stacklevel=2)
-        if not self.images:
-            raise PainterlyError(f"no readable training images in {source}")
-        self._perms: dict[int, torch.Tensor] = {}
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def _perm(self, epoch: int) -> torch.Tensor:
-        if epoch not in self._perms:
-            if len(self._perms) > 4:
-                self._perms.clear()
-            gen = torch.Generator().manual_seed(step_seed(self.seed, epoch, -1))
-            self._perms[epoch] = torch.randperm(len(self.images), generator=gen)
-        return self._perms[epoch]
-
-    def indices(self, batch_size: int, step: int, dist: DistInfo = DistInfo()) -> list[int]:
-        """Image indices for ``step`` on ``dist.rank`` (per-epoch permutation, sharded)."""
-        n = len(self.images)
-        first = (step * dist.world_size + dist.rank) * batch_size
-        return [int(self._perm(g // n)[g % n]) for g in range(first, first + batch_size)]
-
-    def crop(self, index: int, generator: torch.Generator) -> torch.Tensor:
-        """One random crop of image ``index`` as a float tensor (3, size, size) in [0, 1]."""
-        img = self.images[index]
-        h, w = img.shape[-2:]
-        lo, hi = self.scale
-        u = float(torch.rand((), generator=generator))
-        side = min(h, w, max(1, round(self.size * (lo + (hi - lo) * u))))
-        top = int(torch.randint(0, h - side + 1, (), generator=generator))
-        left = int(torch.randint(0, w - side + 1, (), generator=generator))
-        flip = bool(torch.rand((), generator=generator) < 0.5)
-        patch = img[:, top : top + side, left : left + side].unsqueeze(0).float().div_(255.0)
-        if side != self.size:
-            patch = F.interpolate(patch, size=(self.size, self.size), mode="bilinear", align_corners=False,
-                                  antialias=side > self.size)
-        if flip:
-            patch = patch.flip(-1)
-        return patch[0].clamp_(0.0, 1.0)
-
-    def sample(self, batch_size: int, generator: torch.Generator, step: int = 0,
-               dist: DistInfo = DistInfo()) -> torch.Tensor:
-        """A random batch (B, 3, size, size) in [0, 1] for ``step`` on this rank."""
-        batch = torch.stack([self.crop(i, generator) for i in self.indices(batch_size, step, dist)])
-        return batch.contiguous(memory_format=torch.channels_last) if self.channels_last else batch
-
-    def fixed_batch(self, n: int = 4, size: int | None = None) -> torch.Tensor:
-        """Deterministic validation batch: centre crops of ``n`` evenly spread images."""
-        size = size or self.size
-        picks = np.linspace(0, len(self.images) - 1, num=min(n, len(self.images))).round().astype(int)
-        out = []
-        for i in picks:
-            img = self.images[int(i)]
-            h, w = img.shape[-2:]
-            side = min(h, w)
-            top, left = (h - side) // 2, (w - side) // 2
-            patch = img[:, top : top + side, left : left + side].unsqueeze(0).float() / 255.0
-            out.append(F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False,
-                                     antialias=side > size)[0].clamp(0, 1))
-        return torch.stack(out)
-
-
-def _resize_short(img: Image.Image, short: int) -> Image.Image:
-    w, h = img.size
-    scale = short / min(w, h)
-    if scale >= 1.0 and min(w, h) >= short:
-        return img
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return img.resize(new, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
-
-
 def image_grid(images: torch.Tensor | Sequence[torch.Tensor], ncol: int, pad: int = 2) -> Image.Image:
     """Tile images (each (3, H, W) in [0, 1], same size) into a PIL grid with ``ncol`` columns."""
     imgs = [t.detach().float().cpu().clamp(0, 1) for t in images]
@@ -391,135 +131,6 @@ def image_grid(images: torch.Tensor | Sequence[torch.Tensor], ncol: int, pad: in
         canvas[:, y : y + h, x : x + w] = t[:, :h, :w]
     arr = (canvas * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     return Image.fromarray(arr, "RGB")
-
-
-# --------------------------------------------------------------------------------------------
-# Checkpoints
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class CheckpointState:
-    step: int
-    meta: dict[str, Any]
-
-
-def _rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors = {"rng/torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        for i, state in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng/cuda/{i}"] = state
-    return tensors, {"python": _jsonable(random.getstate())}
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, tuple | list):
-        return [_jsonable(x) for x in obj]
-    return obj
-
-
-def _tupled(obj: Any) -> Any:
-    if isinstance(obj, list):
-        return tuple(_tupled(x) for x in obj)
-    return obj
-
-
-def save_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None,
-    step: int,
-    meta: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write model + optimizer state + RNG states + ``meta`` atomically as one safetensors file."""
-    from safetensors.torch import save
-
-    tensors: dict[str, torch.Tensor] = {}
-    for k, v in unwrap(model).state_dict().items():
-        tensors[f"model/{k}"] = v.detach().cpu().contiguous().clone()
-    opt_meta: dict[str, Any] = {}
-    if optimizer is not None:
-        sd = optimizer.state_dict()
-        scalars: dict[str, dict[str, Any]] = {}
-        for idx, state in sd["state"].items():
-            for key, val in state.items():
-                if isinstance(val, torch.Tensor):
-                    tensors[f"optim/{idx}/{key}"] = val.detach().cpu().contiguous().clone()
-                else:
-                    scalars.setdefault(str(idx), {})[key] = val
-        opt_meta = {"param_groups": sd["param_groups"], "scalars": scalars, "indices": list(sd["state"])}
-    rng_tensors, rng_meta = _rng_state()
-    tensors.update(rng_tensors)
-    header = {
-        "format": CHECKPOINT_FORMAT,
-        "step": int(step),
-        "optimizer": opt_meta,
-        "rng": rng_meta,
-        "meta": dict(meta or {}),
-    }
-    data = save(tensors, metadata={"painterly": json.dumps(header)})
-    path = Path(path)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise PainterlyError(f"cannot write checkpoint '{path}': {exc.strerror or exc}") from None
-    return path
-
-
-def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Raw tensors and header of a checkpoint; a foreign or corrupt file -> PainterlyError."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise PainterlyError(f"no checkpoint at '{path}'")
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            header = json.loads((fh.metadata() or {})["painterly"])
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except Exception as exc:  # safetensors raises several types for damaged files
-        raise PainterlyError(f"checkpoint '{path}' is corrupt or not a painterly checkpoint ({exc})") from None
-    if header.get("format") != CHECKPOINT_FORMAT:
-        raise PainterlyError(f"'{path}' is not a painterly training checkpoint")
-    return tensors, header
-
-
-def load_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    restore_rng: bool = True,
-) -> CheckpointState:
-    """Restore model, optimizer and RNG states saved by :func:`save_checkpoint`."""
-    tensors, header = read_checkpoint(path)
-    target = unwrap(model)
-    model_sd = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
-    try:
-        target.load_state_dict(model_sd, strict=True)
-    except RuntimeError as exc:
-        raise PainterlyError(f"checkpoint '{path}' does not match the model: {str(exc).splitlines()[0]}") from None
-    if optimizer is not None and header.get("optimizer"):
-        opt = header["optimizer"]
-        state: dict[int, dict[str, Any]] = {}
-        for idx in opt["indices"]:
-            entry = dict(opt["scalars"].get(str(idx), {}))
-            prefix = f"optim/{idx}/"
-            entry.update({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-            state[int(idx)] = entry
-        groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in opt["param_groups"]]
-        try:
-            optimizer.load_state_dict({"state": state, "param_groups": groups})
-        except (ValueError, KeyError) as exc:
-            raise PainterlyError(f"checkpoint '{path}' optimizer state does not match: {exc}") from None
-    if restore_rng:
-        torch.set_rng_state(tensors["rng/torch"])
-        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
-        if cuda_states and torch.cuda.is_available():
-            for i, st in enumerate(cuda_states[: torch.cuda.device_count()]):
-                torch.cuda.set_rng_state(st, i)
-        if "python" in header.get("rng", {}):
-            random.setstate(_tupled(header["rng"]["python"]))
-    return CheckpointState(step=int(header["step"]), meta=header.get("meta", {}))
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,15 +33,15 @@ from ..models.io import StylizationModel, load_model, save_model
 from ..models.transformer import TransformerConfig, TransformerNet
 from ..styles import StyleInfo, style_info_for
 from .common import (
-    ContentDataset,
     StepContext,
     Trainer,
     TrainOptions,
     TrainResult,
-    distributed,
     image_grid,
     lr_schedule,
 )
+from .data import ContentDataset
+from .distributed import distributed
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 #: Learning rate that suits training only the new styles' gamma/beta rows (``base=``).

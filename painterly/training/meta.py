@@ -40,14 +40,13 @@ from .adain import (
     training_record,
 )
 from .common import (
-    ContentDataset,
     StepContext,
     Trainer,
     TrainOptions,
-    distributed,
     lr_schedule,
-    unwrap,
 )
+from .data import ContentDataset
+from .distributed import distributed, unwrap
 from .style_pool import StylePool, load_style_images
 
 

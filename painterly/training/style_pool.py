@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ..errors import PainterlyError
 from ..imageio import MIN_SIDE, find_images, load_image, to_tensor
 from ..styles import style_name
-from .common import ContentDataset
+from .data import ContentDataset
 
 
 def hue_rotate(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
