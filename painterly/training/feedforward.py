@@ -163,44 +163,56 @@ def train_feedforward(
                       dist, device, init)
 
 
+@dataclass
+class _Start:
+    """What a run starts from: the network, all its styles, and the styles it trains."""
+
+    net: TransformerNet
+    infos: list[StyleInfo]  # every style of the resulting model, in row order
+    new_infos: list[StyleInfo]  # the styles trained, rows old_n.. (all of them unless adding)
+    style_images: list[torch.Tensor]  # their paintings, in the same order
+    old_n: int = 0  # frozen rows (the base model's styles when adding)
+    prior: StylizationModel | None = None  # the base or continued model
+
+
+def _start(new_infos: list[StyleInfo], style_images: list[torch.Tensor], config: FeedForwardConfig,
+           base, init, model_config: TransformerConfig | None) -> _Start:
+    """A new network, ``base`` with rows added for ``new_infos``, or the ``init`` model to continue."""
+    if init is not None:
+        prior = load_model(init)
+        given = {s.name: i for i, s in enumerate(new_infos)}
+        if set(given) != set(prior.names):
+            raise PainterlyError(f"to continue training '{init}', give exactly its styles' paintings "
+                                 f"({', '.join(prior.names)}); got {', '.join(given) or 'none'}")
+        ordered = [style_images[given[n]] for n in prior.names]  # the model's style order
+        return _Start(prior.net, prior.styles, prior.styles, ordered, prior=prior)
+    if base is not None:
+        prior = load_model(base)
+        clash = sorted(set(prior.names) & {s.name for s in new_infos})
+        if clash:
+            raise PainterlyError(f"model '{base}' already has style(s) {', '.join(clash)}")
+        old_n = prior.net.num_styles
+        prior.net.add_styles(len(new_infos))
+        return _Start(prior.net, prior.styles + new_infos, new_infos, style_images, old_n, prior)
+    cfg = model_config or TransformerConfig.preset(config.preset)
+    overrides: dict[str, Any] = {"num_styles": len(new_infos)}
+    if model_config is None:
+        overrides["output"] = config.output
+    net = TransformerNet(TransformerConfig.from_dict({**cfg.to_dict(), **overrides}))
+    return _Start(net, new_infos, new_infos, style_images)
+
+
 def _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config, dist, device,
            init=None):
     new_infos, style_images = _load_styles(styles, config.style_size)
     torch.manual_seed(options.seed)
-    base_model: StylizationModel | None = None
-    init_model: StylizationModel | None = None
-    if init is not None:
-        init_model = load_model(init)
-        given = {s.name: i for i, s in enumerate(new_infos)}
-        if set(given) != set(init_model.names):
-            raise PainterlyError(f"to continue training '{init}', give exactly its styles' paintings "
-                                 f"({', '.join(init_model.names)}); got {', '.join(given) or 'none'}")
-        style_images = [style_images[given[n]] for n in init_model.names]  # the model's style order
-        new_infos = init_model.styles
-        net = init_model.net
-        old_n, infos, frozen_rows = 0, new_infos, {}
-    elif base is not None:
-        base_model = load_model(base)
-        clash = sorted(set(base_model.names) & {s.name for s in new_infos})
-        if clash:
-            raise PainterlyError(f"model '{base}' already has style(s) {', '.join(clash)}")
-        net = base_model.net
-        old_n = net.num_styles
-        net.add_styles(len(new_infos))
-        infos = base_model.styles + new_infos
-        frozen_rows = {id(p): p.detach().clone()[:old_n] for p in net.style_parameters()}
-    else:
-        cfg = model_config or TransformerConfig.preset(config.preset)
-        overrides: dict[str, Any] = {"num_styles": len(new_infos)}
-        if model_config is None:
-            overrides["output"] = config.output
-        cfg = TransformerConfig.from_dict({**cfg.to_dict(), **overrides})
-        net = TransformerNet(cfg)
-        old_n = 0
-        infos = new_infos
-        frozen_rows = {}
+    start = _start(new_infos, style_images, config, base, init, model_config)
+    net, infos, new_infos, style_images, old_n = (start.net, start.infos, start.new_infos, start.style_images,
+                                                  start.old_n)
+    adding = base is not None
+    frozen_rows = {id(p): p.detach().clone()[:old_n] for p in net.style_parameters()} if adding else {}
     net.train()
-    trainable = net.style_parameters() if base_model is not None else list(net.parameters())
+    trainable = net.style_parameters() if adding else list(net.parameters())
     net.requires_grad_(False)
     for p in trainable:
         p.requires_grad_(True)
@@ -266,7 +278,7 @@ def _train(styles, data, out, config, options, base, half, checkpoint, encoder_w
         key = id(p)
         if key in frozen_rows and not torch.equal(p.detach()[:old_n].cpu(), frozen_rows[key].cpu()):
             raise PainterlyError("internal error: a frozen style changed while adding styles")
-    prior = base_model or init_model
+    prior = start.prior
     training = dict(prior.training) if prior is not None else {}
     record = {
         "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
@@ -276,9 +288,9 @@ def _train(styles, data, out, config, options, base, half, checkpoint, encoder_w
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started + result.elapsed)),
         "data_images": len(dataset), "skipped_images": len(dataset.skipped), "config": run_config,
     }
-    if base_model is not None:
+    if adding:
         training.setdefault("added", []).append({"styles": [s.name for s in new_infos], **record})
-    elif init_model is not None:
+    elif init is not None:
         training.setdefault("continued", []).append(record)
     else:
         training.update({"styles": [s.name for s in new_infos], **record})
