@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Continue training the three shipped models side by side on one borrowed GPU, within BUDGET seconds.
+#
+#   DATA=.carry/data OUT=/somewhere BUDGET=420 bash scripts/gpu_continue_all.sh
+#
+# DATA holds content/ and styles/ (the paintings, named like the shipped styles). Each trainer
+# starts from the shipped file (--init shipped: same architecture, styles and held-out paintings),
+# warms up and decays its learning rate to 0 with a cosine over the steps it is given; set
+# FF_STEPS, ADAIN_STEPS and META_STEPS from the images/s the trainers print on that GPU so that
+# the schedule ends inside BUDGET (--time-limit stops a trainer early and still saves it).
+# The settings are the CPU phases' (model cards), with larger batches. The finished models go to
+# $OUT/models.tar, logs and sample grids to $OUT/runs.tgz; score them before shipping:
+#   python benchmarks/quality.py feedforward --model FILE ; python benchmarks/quality.py arbitrary
+set -u
+DATA=${DATA:-.carry/data}
+OUT=${OUT:?set OUT}
+BUDGET=${BUDGET:-420}
+DEVICE=${DEVICE:-cuda}
+RUNS=${RUNS:-/tmp/runs}
+FF_STEPS=${FF_STEPS:-1500}        # 512 px crops, batch 8
+ADAIN_STEPS=${ADAIN_STEPS:-3000}  # 256 px, batch 16
+META_STEPS=${META_STEPS:-3000}    # 256 px, batch 16, 4 paintings per step
+mkdir -p "$RUNS" "$OUT"
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
+PAINTERLY=${PAINTERLY:-python3 -m painterly}  # run from the repository root
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
+
+styles=()
+for name in $(python3 -c "import painterly; print(' '.join(s.name for s in painterly.list_styles()))"); do
+  styles+=(--style "$DATA/styles/$name.jpg")
+done
+common=(--device "$DEVICE" --time-limit "$BUDGET" --half --quiet --lr-schedule cosine)
+
+timeout $((BUDGET + 120)) $PAINTERLY train --init shipped "${styles[@]}" --data "$DATA/content" \
+    --out "$RUNS/ff/multistyle.safetensors" --size 512 --batch-size 8 --lr 1e-4 --warmup-steps 50 \
+    --steps "$FF_STEPS" "${common[@]}" > "$RUNS/ff.txt" 2>&1 &
+timeout $((BUDGET + 120)) $PAINTERLY train-adain --init shipped --content-dir "$DATA/content" \
+    --style-dir "$DATA/styles" --out "$RUNS/adain/adain_decoder.safetensors" --batch-size 16 --lr 5e-5 \
+    --warmup-steps 100 --steps "$ADAIN_STEPS" "${common[@]}" > "$RUNS/adain.txt" 2>&1 &
+timeout $((BUDGET + 120)) $PAINTERLY train-meta --init shipped --content-dir "$DATA/content" \
+    --style-dir "$DATA/styles" --out "$RUNS/meta/meta.safetensors" --batch-size 16 --styles-per-step 4 \
+    --lr 5e-5 --warmup-steps 100 --steps "$META_STEPS" "${common[@]}" > "$RUNS/meta.txt" 2>&1 &
+wait
+nvidia-smi --query-gpu=name,memory.used --format=csv || true
+find "$RUNS" -name '*.safetensors' ! -name '*.ckpt.*' -print0 | tar --null -cf "$OUT/models.tar" -T -
+tar czf "$OUT/runs.tgz" --exclude='*.safetensors' -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
+ls -la "$OUT"
+tail -n 3 "$RUNS"/*.txt
