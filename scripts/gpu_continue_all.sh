@@ -11,19 +11,12 @@
 # The settings are the CPU phases' (model cards), with larger batches. The finished models go to
 # $OUT/models.tar, logs and sample grids to $OUT/runs.tgz; score them before shipping:
 #   python benchmarks/quality.py feedforward --model FILE ; python benchmarks/quality.py arbitrary
-set -u
-DATA=${DATA:-.carry/data}
-OUT=${OUT:?set OUT}
-BUDGET=${BUDGET:-420}
-DEVICE=${DEVICE:-cuda}
-RUNS=${RUNS:-/tmp/runs}
+DEFAULT_BUDGET=420
+source "$(dirname "$0")/gpu_common.sh"
 FF_STEPS=${FF_STEPS:-1500}        # 512 px crops, batch 8
 ADAIN_STEPS=${ADAIN_STEPS:-3000}  # 256 px, batch 16
 META_STEPS=${META_STEPS:-3000}    # 256 px, batch 16, 4 paintings per step
-mkdir -p "$RUNS" "$OUT"
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 PAINTERLY=${PAINTERLY:-python3 -m painterly}  # run from the repository root
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
 
 styles=()
 for name in $(python3 -c "import painterly; print(' '.join(s.name for s in painterly.list_styles()))"); do
@@ -41,8 +34,4 @@ timeout $((BUDGET + 120)) $PAINTERLY train-meta --init shipped --content-dir "$D
     --style-dir "$DATA/styles" --out "$RUNS/meta/meta.safetensors" --batch-size 16 --styles-per-step 4 \
     --lr 5e-5 --warmup-steps 100 --steps "$META_STEPS" "${common[@]}" > "$RUNS/meta.txt" 2>&1 &
 wait
-nvidia-smi --query-gpu=name,memory.used --format=csv || true
-find "$RUNS" -name '*.safetensors' ! -name '*.ckpt.*' -print0 | tar --null -cf "$OUT/models.tar" -T -
-tar czf "$OUT/runs.tgz" --exclude='*.safetensors' -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
-ls -la "$OUT"
-tail -n 3 "$RUNS"/*.txt
+pack_results

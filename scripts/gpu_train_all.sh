@@ -8,15 +8,8 @@
 #   - the AdaIN decoder and the meta network (scripts/train_arbitrary.py)
 #   - the optimize gallery (scripts/make_gallery.py) and reference losses (benchmarks/reference_optimize.py)
 # Results are packed into $OUT/models.tar (model files) and $OUT/runs.tgz (logs, samples, JSON).
-set -u
-DATA=${DATA:-.carry/data}
-OUT=${OUT:?set OUT}
-BUDGET=${BUDGET:-400}
-DEVICE=${DEVICE:-cuda}
-RUNS=${RUNS:-/tmp/runs}
-mkdir -p "$RUNS" "$OUT"
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
+DEFAULT_BUDGET=400
+source "$(dirname "$0")/gpu_common.sh"
 
 timeout $((BUDGET + 60)) python3 scripts/train_shipped.py --data "$DATA/content" --styles "$DATA/styles" \
     --out-dir "$RUNS/ff" --device "$DEVICE" --budget "$BUDGET" ${FF_ARGS:-} > "$RUNS/ff.txt" 2>&1 &
@@ -38,8 +31,4 @@ timeout "$BUDGET" python3 benchmarks/reference_optimize.py --device "$DEVICE" --
     --styles the-scream udnie --images "$RUNS/ref_heldout_images" \
     --out "$RUNS/ref_heldout.json" ${REF_ARGS:-} > "$RUNS/ref_heldout.txt" 2>&1 &
 wait
-nvidia-smi --query-gpu=name,memory.used --format=csv || true
-find "$RUNS" -name '*.safetensors' ! -name '*.ckpt.*' -print0 | tar --null -cf "$OUT/models.tar" -T -
-tar czf "$OUT/runs.tgz" --exclude='*.safetensors' -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
-ls -la "$OUT"
-tail -n 3 "$RUNS"/*.txt
+pack_results

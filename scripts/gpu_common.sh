@@ -1,0 +1,20 @@
+# Shared by the gpu_*.sh scripts (sourced, not run): settings from the environment, and packing.
+#   DATA (content/ + styles/), OUT (required), BUDGET (s; default per script), DEVICE, RUNS
+set -u
+DATA=${DATA:-.carry/data}
+OUT=${OUT:?set OUT}
+BUDGET=${BUDGET:-$DEFAULT_BUDGET}
+DEVICE=${DEVICE:-cuda}
+RUNS=${RUNS:-/tmp/runs}
+mkdir -p "$RUNS" "$OUT"
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
+
+# Model files to $OUT/models.tar, everything else (logs, samples, JSON) to $OUT/runs.tgz.
+pack_results() {
+  nvidia-smi --query-gpu=name,memory.used --format=csv || true
+  find "$RUNS" -name '*.safetensors' ! -name '*.ckpt.*' -print0 | tar --null -cf "$OUT/models.tar" -T -
+  tar czf "$OUT/runs.tgz" --exclude='*.safetensors' -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
+  ls -la "$OUT"
+  tail -n 3 "$RUNS"/*.txt
+}
