@@ -202,7 +202,8 @@ def run(
     image: torch.Tensor | None = None
     try:
         for level, size in enumerate(sizes):
-            c = to_tensor(ensure_min_side(resize_longest(content, size)), device)  # tiny/thin: upscaled
+            scaled = resize_longest(content, size)
+            c = to_tensor(ensure_min_side(scaled), device)  # tiny or thin images: processed upscaled
             with torch.no_grad(), autocast(device, dtype):
                 content_targets = {k: v.float() for k, v in encoder(c, list(loss_fn.content_layers)).items()}
             style_size = max(16, round(size * cfg.style_scale))
@@ -218,7 +219,7 @@ def run(
     finally:
         bar.close()
     assert image is not None
-    w, h = resize_longest(content, sizes[-1]).size
+    w, h = scaled.size
     if image.shape[-2:] != (h, w):  # processed upscaled: back to the content's size
         image = F.interpolate(image, size=(h, w), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
     return image.cpu()
