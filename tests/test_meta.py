@@ -18,8 +18,9 @@ from painterly.models.meta import (
     save_generated,
     save_meta,
     style_statistics,
+    with_clamp_output,
 )
-from painterly.models.transformer import TransformerNet
+from painterly.models.transformer import TransformerConfig, TransformerNet
 from painterly.training.checkpoint import read_checkpoint
 from painterly.training.common import TrainOptions
 from painterly.training.meta import MetaTrainConfig, train_meta
@@ -84,6 +85,30 @@ def _decoder_file(tmp_path):
     return save_decoder(AdaINDecoder(AdaINDecoderConfig(width=0.125)), tmp_path / "dec.safetensors")
 
 
+def test_with_clamp_output_scales_the_output_layer_and_clamps_only_in_eval():
+    assert MetaConfig().transformer_config().output == "clamp"
+    sigmoid = replace(TransformerConfig.preset("slim"), output="sigmoid").to_dict()
+    meta = MetaNetwork(MetaConfig(transformer=sigmoid, group_hidden=8))
+    clamped = with_clamp_output(meta)
+    assert clamped.config.transformer_config().output == "clamp" and with_clamp_output(clamped) is clamped
+    assert meta.config.transformer_config().output == "sigmoid"  # the original is left alone
+    stats = random_stats(meta)
+    a, b = meta(stats), clamped(stats)
+    for name in a:
+        scale = 0.25 if name.startswith("head.") else 1.0
+        assert torch.allclose(b[name], scale * a[name], atol=1e-6), name
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        # 0.5 + z/4 follows sigmoid(z) where the sigmoid is not saturated
+        assert float((clamped.eval().run(b, 0, x) - meta.eval().run(a, 0, x)).abs().mean()) < 0.05
+        b["head.bias"] += 2.0  # push every pixel past 1
+        y_train = clamped.train().run(b, 0, x)
+        y_eval = clamped.eval().run(b, 0, x)
+    assert float(y_train.min()) > 1.0  # unbounded in training: the loss still sees (and fixes) such pixels
+    assert torch.equal(y_eval, y_train.clamp(0, 1))
+    assert clamped.transformer(b).config.output == "clamp"
+
+
 def test_style_statistics_shape():
     feats = {"relu1_1": torch.rand(2, 64, 8, 8), "relu2_1": torch.rand(2, 128, 4, 4)}
     s = style_statistics(feats, ["relu1_1", "relu2_1"])
@@ -142,6 +167,31 @@ def test_meta_training_continues_a_network(tmp_path):
     with pytest.raises(PainterlyError, match="held-out"):
         train_meta(photos, styles, tmp_path / "x.safetensors", MetaTrainConfig(hold_out=()), _options(1),
                    encoder_weights=None, init=first)
+    with pytest.raises(PainterlyError, match="clamped output"):
+        train_meta(photos, styles, tmp_path / "x.safetensors", MetaTrainConfig(output="sigmoid"), _options(1),
+                   encoder_weights=None, init=first)
+
+
+def test_continuing_a_sigmoid_meta_network_converts_it_to_a_clamped_output(tmp_path):
+    photos, styles = _dataset(tmp_path)
+    first = tmp_path / "first.safetensors"
+    train_meta(photos, styles, first, MetaTrainConfig(group_hidden=4, styles_per_step=2, output="sigmoid"),
+               _options(1), encoder_weights=None)
+    assert load_meta(first).config.transformer_config().output == "sigmoid"
+    # a sigmoid network stays one when asked to
+    kept = tmp_path / "kept.safetensors"
+    train_meta(photos, styles, kept, MetaTrainConfig(styles_per_step=2, output="sigmoid"),
+               replace(_options(1), lr=0.0), encoder_weights=None, init=first)
+    assert load_meta(kept).config.transformer_config().output == "sigmoid"
+    converted = tmp_path / "converted.safetensors"
+    train_meta(photos, styles, converted, MetaTrainConfig(styles_per_step=2), replace(_options(1), lr=0.0),
+               encoder_weights=None, init=first)
+    a, b = load_meta(first), load_meta(converted)
+    assert b.config.transformer_config().output == "clamp"
+    stats = random_stats(a)
+    pa, pb = a(stats), b(stats)
+    assert torch.allclose(pb["head.weight"], 0.25 * pa["head.weight"], atol=1e-6)
+    assert torch.equal(pb["res.0.a.conv.weight"], pa["res.0.a.conv.weight"])
 
 
 def test_train_meta_cli_and_bad_batch_split(tmp_path, capsys):

@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="styles per batch; the batch is split between them (default %(default)s)")
     p.add_argument("--transformer", choices=("slim", "medium", "full"), default=d.transformer,
                    help="preset of the generated network (default %(default)s)")
+    p.add_argument("--output", choices=("clamp", "sigmoid"), default=d.output,
+                   help="output of the generated network (default %(default)s: no saturated blobs; "
+                   "continuing a sigmoid network with --init converts it)")
     p.add_argument("--group-hidden", type=int, default=d.group_hidden, help="hidden units per layer group")
     p.add_argument("--base-lr-scale", type=float, default=d.base_lr_scale,
                    help="learning-rate multiplier of the shared base network (default %(default)s)")
@@ -32,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     d = MetaTrainConfig()
     config = MetaTrainConfig(content_weight=args.content_weight, style_weight=args.style_weight,
-                             tv_weight=args.tv_weight, transformer=args.transformer, group_hidden=args.group_hidden,
+                             tv_weight=args.tv_weight, transformer=args.transformer, output=args.output,
+                             group_hidden=args.group_hidden,
                              styles_per_step=args.styles_per_step, hold_out=tuple(args.hold_out),
                              base_lr_scale=args.base_lr_scale,
                              photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +48,13 @@ class MetaConfig:
     """Shape of a :class:`MetaNetwork`.
 
     ``transformer`` is the generated network's configuration (default: the slim preset, one
-    style); ``group_hidden`` the hidden units per generated layer group (Shen et al. use 128
-    for 14 groups); ``init_scale`` the initial size of the style-dependent offsets relative to
-    each layer's parameter RMS.
+    style, clamped output: see :func:`with_clamp_output`); ``group_hidden`` the hidden units
+    per generated layer group (Shen et al. use 128 for 14 groups); ``init_scale`` the initial
+    size of the style-dependent offsets relative to each layer's parameter RMS.
     """
 
-    transformer: dict[str, Any] = field(default_factory=lambda: TransformerConfig.preset("slim").to_dict())
+    transformer: dict[str, Any] = field(
+        default_factory=lambda: replace(TransformerConfig.preset("slim"), output="clamp").to_dict())
     stat_layers: tuple[str, ...] = STAT_LAYERS
     group_hidden: int = 64
     init_scale: float = 0.1
@@ -142,6 +143,12 @@ class MetaNetwork(nn.Module):
     def template(self) -> TransformerNet:
         return self._template  # type: ignore[attr-defined]
 
+    def train(self, mode: bool = True) -> MetaNetwork:
+        """Also switch the generated networks' mode (a ``"clamp"`` output is clamped only in eval mode)."""
+        super().train(mode)
+        self.template.train(mode)
+        return self
+
     def forward(self, stats: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.autocast(stats.device.type, enabled=False):  # generated weights in fp32, also under autocast
             h = self.trunk((stats.float() - self.stats_mean) / self.stats_std)
@@ -186,6 +193,28 @@ class MetaNetwork(nn.Module):
         """Transformer for one style image (1, 3, H, W) in [0, 1]."""
         feats = encoder(style.to(next(self.parameters()).device), list(self.config.stat_layers))
         return self.transformer(self(style_statistics(feats, self.config.stat_layers)))
+
+
+def with_clamp_output(meta: MetaNetwork) -> MetaNetwork:
+    """A copy of ``meta`` whose generated networks end in ``0.5 + conv`` (``TransformerConfig.output =
+    "clamp"``: unbounded in training, clamped to [0, 1] in eval mode) instead of a sigmoid.
+
+    With a sigmoid, pixels can saturate into blobs that no gradient reaches any more (the meta
+    network shipped until stop 8 painted white blobs on *Udnie*: 6% of the pixels at a
+    pre-activation above 4, up to 45); unbounded, the loss pulls them back. The output layer is
+    scaled by 1/4, the sigmoid's slope at 0, so unsaturated pixels change little at first.
+    """
+    if meta.config.transformer_config().output == "clamp":
+        return meta
+    config = replace(meta.config, transformer={**meta.config.transformer, "output": "clamp"})
+    out = MetaNetwork(config)
+    out.load_state_dict(meta.state_dict())
+    head = out.heads[[g for g, _ in out.groups].index("head")]
+    with torch.no_grad():
+        head.weight.mul_(0.25)
+        head.bias.mul_(0.25)
+    out.training_info = dict(meta.training_info)
+    return out.train(meta.training).to(next(meta.parameters()).device)
 
 
 def save_meta(meta: MetaNetwork, path: str | os.PathLike, training: Mapping[str, Any] | None = None,

@@ -27,7 +27,7 @@ import torch
 from ..encoders import VGGEncoder, VGGWeights
 from ..errors import PainterlyError
 from ..losses import PerceptualLoss, gram_matrix
-from ..models.meta import MetaConfig, MetaNetwork, load_meta, save_meta, style_statistics
+from ..models.meta import MetaConfig, MetaNetwork, load_meta, save_meta, style_statistics, with_clamp_output
 from ..models.transformer import TransformerConfig
 from ..runtime import autocast, resolve_precision
 from .adain import (
@@ -61,6 +61,9 @@ class MetaTrainConfig:
     style_layers: dict[str, float] = field(
         default_factory=lambda: {n: 1.0 for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1")})
     transformer: str = "slim"  # TransformerConfig preset of the generated network
+    #: the generated network's output ("clamp": no saturated, gradient-free blobs; a sigmoid network
+    #: continued with --init is converted, see ``with_clamp_output``)
+    output: str = "clamp"
     group_hidden: int = 64
     styles_per_step: int = 2  # the batch is split evenly between this many styles
     hold_out: tuple[str, ...] = DEFAULT_HOLD_OUT
@@ -75,7 +78,7 @@ class MetaTrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
                 "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
-                "transformer": self.transformer, "group_hidden": self.group_hidden,
+                "transformer": self.transformer, "output": self.output, "group_hidden": self.group_hidden,
                 "styles_per_step": self.styles_per_step, "hold_out": list(self.hold_out),
                 "photo_prob": self.photo_prob, "jitter": self.jitter, "content_scale": list(self.content_scale),
                 "style_scale": list(self.style_scale), "base_lr_scale": self.base_lr_scale,
@@ -88,8 +91,8 @@ class MetaTrainConfig:
                               tv_weight=self.tv_weight)
 
     def meta_config(self) -> MetaConfig:
-        return MetaConfig(transformer=TransformerConfig.preset(self.transformer).to_dict(),
-                          group_hidden=self.group_hidden)
+        transformer = replace(TransformerConfig.preset(self.transformer), output=self.output)
+        return MetaConfig(transformer=transformer.to_dict(), group_hidden=self.group_hidden)
 
 
 def param_groups(meta: MetaNetwork, lr: float, base_lr_scale: float) -> list[dict[str, Any]]:
@@ -165,6 +168,11 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
     if init is not None:
         meta = load_meta(init).train().requires_grad_(True)
         prior = meta.training_info
+        if config.output == "clamp":
+            meta = with_clamp_output(meta)
+        elif meta.config.transformer_config().output != config.output:
+            raise PainterlyError(f"'{init}' generates networks with a clamped output; they cannot be continued "
+                                 f"with a {config.output} output")
         config = replace(check_continuation(init, prior, config), group_hidden=meta.config.group_hidden,
                          transformer=(prior.get("config") or {}).get("transformer", config.transformer))
     else:
