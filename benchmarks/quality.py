@@ -12,6 +12,7 @@ the shipped ones were computed on a GPU and are scored in fp32, like these).
 
     python benchmarks/quality.py feedforward
     python benchmarks/quality.py arbitrary
+    python benchmarks/quality.py arbitrary --meta runs/meta/meta.safetensors   # a candidate (own results file)
 """
 
 from __future__ import annotations
@@ -85,10 +86,12 @@ def feedforward(model: str | None) -> tuple[dict, str]:
     return {"loss": cfg, "size": SIZE, "records": records, "at_or_below": n_ok, "pairs": n_ref}, table
 
 
-def arbitrary() -> tuple[dict, str]:
+def arbitrary(models: dict[str, str | None] | None = None) -> tuple[dict, str]:
+    """``models``: weights file per method (``{"meta": "runs/x/meta.safetensors"}``; default the shipped ones)."""
     import painterly
     from painterly.methods.optimize import OptimizeConfig
 
+    models = models or {}
     loss = OptimizeConfig().loss()
     ref = _reference("reference_heldout")
     paintings = sorted({k[1] for k in ref})
@@ -97,7 +100,8 @@ def arbitrary() -> tuple[dict, str]:
         for name in paintings:
             entry = {"photo": photo, "painting": name}
             for method in ("adain", "meta"):
-                out = painterly.transfer(PHOTOS / f"{photo}.jpg", bundled_painting(name), size=SIZE, method=method)
+                out = painterly.transfer(PHOTOS / f"{photo}.jpg", bundled_painting(name), size=SIZE, method=method,
+                                         model=models.get(method))
                 entry[method] = score_stylization(out, PHOTOS / f"{photo}.jpg", bundled_painting(name), size=SIZE,
                                                   loss=loss)
             for steps in (100, 300):
@@ -117,10 +121,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("table", choices=("feedforward", "arbitrary"))
     ap.add_argument("--model", default=None, help="feed-forward model file (default: the shipped one)")
+    ap.add_argument("--adain", default=None, help="AdaIN decoder file (default: the shipped one)")
+    ap.add_argument("--meta", default=None, help="meta network file (default: the shipped one)")
     args = ap.parse_args()
-    data, table = feedforward(args.model) if args.table == "feedforward" else arbitrary()
+    if args.table == "feedforward":
+        data, table = feedforward(args.model)
+    else:
+        data, table = arbitrary({"adain": args.adain, "meta": args.meta})
     print(table)
-    write_results(f"quality_{args.table}", data, table)
+    candidate = args.model or args.adain or args.meta
+    # scores of other files than the shipped ones never overwrite the shipped models' table
+    write_results(f"quality_{args.table}" + ("_candidate" if candidate else ""), data, table)
 
 
 if __name__ == "__main__":
