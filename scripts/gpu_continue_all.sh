@@ -5,33 +5,32 @@
 #
 # DATA holds content/ and styles/ (the paintings, named like the shipped styles). Each trainer
 # starts from the shipped file (--init shipped: same architecture, styles and held-out paintings),
-# warms up and decays its learning rate to 0 with a cosine over the steps it is given; set
-# FF_STEPS, ADAIN_STEPS and META_STEPS from the images/s the trainers print on that GPU so that
-# the schedule ends inside BUDGET (--time-limit stops a trainer early and still saves it).
-# The settings are the CPU phases' (model cards), with larger batches. The finished models go to
+# warms up and decays its learning rate to 0 with a cosine over the BUDGET seconds
+# (--lr-schedule cosine-time), however fast the GPU turns out to be, then saves and evaluates.
+# The settings are the CPU phases' (model cards), with larger batches; the meta network's shared
+# base trains at the same rate as the rest (--base-lr-scale 1), as it effectively did in CPU
+# phases 2-4, whose schedule overwrote every group's rate. The finished models go to
 # $OUT/models.tar, logs and sample grids to $OUT/runs.tgz; score them before shipping:
 #   python benchmarks/quality.py feedforward --model FILE ; python benchmarks/quality.py arbitrary
 DEFAULT_BUDGET=420
 source "$(dirname "$0")/gpu_common.sh"
-FF_STEPS=${FF_STEPS:-1500}        # 512 px crops, batch 8
-ADAIN_STEPS=${ADAIN_STEPS:-3000}  # 256 px, batch 16
-META_STEPS=${META_STEPS:-3000}    # 256 px, batch 16, 4 paintings per step
+STEPS=1000000  # the time limit ends each run
 PAINTERLY=${PAINTERLY:-python3 -m painterly}  # run from the repository root
 
 styles=()
 for name in $(python3 -c "import painterly; print(' '.join(s.name for s in painterly.list_styles()))"); do
   styles+=(--style "$DATA/styles/$name.jpg")
 done
-common=(--device "$DEVICE" --time-limit "$BUDGET" --half --quiet --lr-schedule cosine)
+common=(--device "$DEVICE" --time-limit "$BUDGET" --half --quiet --lr-schedule cosine-time --steps "$STEPS")
 
-timeout $((BUDGET + 120)) $PAINTERLY train --init shipped "${styles[@]}" --data "$DATA/content" \
+timeout $((BUDGET + 150)) $PAINTERLY train --init shipped "${styles[@]}" --data "$DATA/content" \
     --out "$RUNS/ff/multistyle.safetensors" --size 512 --batch-size 8 --lr 1e-4 --warmup-steps 50 \
-    --steps "$FF_STEPS" "${common[@]}" > "$RUNS/ff.txt" 2>&1 &
-timeout $((BUDGET + 120)) $PAINTERLY train-adain --init shipped --content-dir "$DATA/content" \
+    "${common[@]}" > "$RUNS/ff.txt" 2>&1 &
+timeout $((BUDGET + 150)) $PAINTERLY train-adain --init shipped --content-dir "$DATA/content" \
     --style-dir "$DATA/styles" --out "$RUNS/adain/adain_decoder.safetensors" --batch-size 16 --lr 5e-5 \
-    --warmup-steps 100 --steps "$ADAIN_STEPS" "${common[@]}" > "$RUNS/adain.txt" 2>&1 &
-timeout $((BUDGET + 120)) $PAINTERLY train-meta --init shipped --content-dir "$DATA/content" \
+    --warmup-steps 100 "${common[@]}" > "$RUNS/adain.txt" 2>&1 &
+timeout $((BUDGET + 150)) $PAINTERLY train-meta --init shipped --content-dir "$DATA/content" \
     --style-dir "$DATA/styles" --out "$RUNS/meta/meta.safetensors" --batch-size 16 --styles-per-step 4 \
-    --lr 5e-5 --warmup-steps 100 --steps "$META_STEPS" "${common[@]}" > "$RUNS/meta.txt" 2>&1 &
+    --lr 5e-5 --base-lr-scale 1 --warmup-steps 100 "${common[@]}" > "$RUNS/meta.txt" 2>&1 &
 wait
 pack_results

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from painterly.cli import main
 from painterly.errors import PainterlyError
@@ -243,6 +244,47 @@ def test_lr_schedule():
     assert cos(10) > cos(60) > cos(90) > 0
     with pytest.raises(PainterlyError, match="schedule"):
         lr_schedule(0.1, 10, "step")
+
+
+def test_cosine_time_schedule_decays_over_the_time_limit():
+    at = lr_schedule(0.1, 10, "cosine-time", warmup=2)
+    assert at(0, 0.0) == pytest.approx(0.05) and at(5, 0.0) == pytest.approx(0.1)
+    assert at(5, 0.5) == pytest.approx(0.05) and at(10**6, 0.5) == pytest.approx(0.05)  # steps do not matter
+    assert at(5, 1.0) == pytest.approx(0.0) and at(5, 1.7) == pytest.approx(0.0)
+    with pytest.raises(PainterlyError, match="time limit"):
+        at(5, None)
+    with pytest.raises(PainterlyError, match="time-limit"):  # the trainer refuses it without a time limit
+        _toy_trainer(Path("."), lambda ctx: {}, lr_schedule="cosine-time")
+
+
+def test_trainer_passes_the_time_spent_to_the_schedule(tmp_path):
+    seen = []
+
+    def lr_at(step, progress):
+        seen.append(progress)
+        return 0.1
+
+    model = _Toy()
+    opts = TrainOptions(steps=3, progress=False, checkpoint_every=0, device="cpu", fp32=True, channels_last=False,
+                        time_limit=1000.0, lr=0.1)
+    Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), lambda ctx: {"total": ctx.model.w.sum()}, opts,
+            tmp_path / "ck.safetensors", lr_at=lr_at).run()
+    assert len(seen) == 3 and 0.0 <= seen[0] <= seen[1] <= seen[2] < 0.01
+
+
+def test_schedule_keeps_each_param_groups_ratio(tmp_path):
+    """A group at 10x the base rate (the meta network's shared base) stays at 10x under a schedule."""
+    a, b = nn.Parameter(torch.ones(2)), nn.Parameter(torch.ones(2))
+    model = nn.Module()
+    model.register_parameter("a", a)
+    model.register_parameter("b", b)
+    opt = torch.optim.SGD([{"params": [a], "lr": 0.01}, {"params": [b], "lr": 0.1}])
+    opts = TrainOptions(steps=2, progress=False, checkpoint_every=0, device="cpu", fp32=True, channels_last=False,
+                        lr=0.01)
+    Trainer(model, opt, lambda ctx: {"total": (ctx.model.a + ctx.model.b).sum()}, opts, tmp_path / "ck.safetensors",
+            lr_at=lambda step, progress: 0.005).run()
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.005, 0.05])
+    assert torch.allclose(b.detach(), 1 - 2 * 0.05 * torch.ones(2))
 
 
 def test_training_follows_the_lr_schedule(tmp_path, data):

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import PainterlyError
 from ..imageio import find_images
 from ..styles import resolve_style_image
-from ..training.common import TrainOptions
+from ..training.common import LR_SCHEDULES, TrainOptions
 from ..training.feedforward import ADD_STYLE_LR, FeedForwardConfig, default_checkpoint, train_feedforward
 from .common import shipped_or_path
 
@@ -41,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=None,
                    help=f"Adam learning rate (default {o.lr:g}; {ADD_STYLE_LR:g} with --base, where only the new "
                         "styles' normalization parameters train)")
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=o.lr_schedule,
-                   help="constant, or cosine decay to 0 at --steps (default %(default)s)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=o.lr_schedule,
+                   help="constant, cosine decay to 0 at --steps, or cosine-time: decay to 0 at --time-limit "
+                   "(default %(default)s)")
     p.add_argument("--warmup-steps", type=int, default=o.warmup_steps, metavar="N",
                    help="linear learning-rate warm-up over N steps (default %(default)s; use ~100 with --init)")
     p.add_argument("--content-weight", type=float, default=d.content_weight, help="default %(default)s")

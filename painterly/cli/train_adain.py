@@ -6,7 +6,7 @@ import argparse
 
 from ..models.adain import DECODER_FILE
 from ..training.adain import DEFAULT_HOLD_OUT, AdaINTrainConfig, options_with_outputs, train_adain
-from ..training.common import TrainOptions
+from ..training.common import LR_SCHEDULES, TrainOptions
 from .common import shipped_or_path
 
 
@@ -25,8 +25,9 @@ def add_common_arguments(p: argparse.ArgumentParser, lr: float, batch_size: int)
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="continue training MODEL ('shipped': the shipped one, to train it longer); "
                    "keeps its architecture and held-out paintings")
-    p.add_argument("--lr-schedule", choices=("default", "constant", "cosine"), default="default",
-                   help="learning rate over the run (default: the trainer's own; cosine decays to 0 at --steps)")
+    p.add_argument("--lr-schedule", choices=("default", *LR_SCHEDULES), default="default",
+                   help="learning rate over the run (default: the trainer's own; cosine decays to 0 at --steps, "
+                   "cosine-time at --time-limit)")
     p.add_argument("--warmup-steps", type=int, default=0, metavar="N",
                    help="linear learning-rate warm-up (useful with --init)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")

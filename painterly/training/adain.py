@@ -237,7 +237,7 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
     lr0, decay = options.lr, config.lr_decay
     lr_at = lr_schedule(options.lr, options.steps, options.lr_schedule, options.warmup_steps)
     trainer = Trainer(decoder, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
-                      lr_at=lr_at or (lambda step: lr0 / (1.0 + decay * step)), device=device, dist=dist)
+                      lr_at=lr_at or (lambda step, progress=None: lr0 / (1.0 + decay * step)), device=device, dist=dist)
     started = time.time()
     result = trainer.run()
     decoder.eval()

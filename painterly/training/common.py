@@ -84,25 +84,39 @@ class TrainOptions:
     samples_dir: str | None = None
     resume: bool = False
     progress: bool = True
-    #: learning-rate schedule of the feed-forward trainer: "constant" or "cosine" (to 0 at ``steps``),
-    #: after a linear warm-up over ``warmup_steps`` (useful when continuing a trained model)
+    #: learning-rate schedule: "constant", "cosine" (to 0 at ``steps``) or "cosine-time" (to 0 at
+    #: ``time_limit`` seconds, whatever the hardware's speed), after a linear warm-up over
+    #: ``warmup_steps`` (useful when continuing a trained model)
     lr_schedule: str = "constant"
     warmup_steps: int = 0
 
 
-def lr_schedule(lr: float, steps: int, kind: str = "constant", warmup: int = 0) -> Callable[[int], float] | None:
-    """``step -> learning rate``: linear warm-up over ``warmup`` steps, then constant or cosine to 0
-    at ``steps``; ``None`` for a plain constant rate."""
-    if kind not in ("constant", "cosine"):
-        raise PainterlyError(f"unknown learning-rate schedule {kind!r}; choose constant or cosine")
+LR_SCHEDULES = ("constant", "cosine", "cosine-time")
+#: ``(step, progress) -> learning rate``; ``progress`` is the fraction of the time limit spent (or None)
+LrAt = Callable[[int, "float | None"], float]
+
+
+def lr_schedule(lr: float, steps: int, kind: str = "constant", warmup: int = 0) -> LrAt | None:
+    """``(step, progress) -> learning rate``: linear warm-up over ``warmup`` steps, then constant or
+    cosine to 0. "cosine" decays over ``steps``; "cosine-time" over ``progress``, the fraction of the
+    time limit spent (the trainer passes it), so a run ends at rate 0 when its time is up whatever
+    the hardware's speed. ``None`` for a plain constant rate."""
+    if kind not in LR_SCHEDULES:
+        raise PainterlyError(f"unknown learning-rate schedule {kind!r}; choose {', '.join(LR_SCHEDULES)}")
     if kind == "constant" and warmup <= 0:
         return None
 
-    def at(step: int) -> float:
+    def at(step: int, progress: float | None = None) -> float:
         scale = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
-        if kind == "cosine":
-            scale *= 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
-        return lr * scale
+        if kind == "cosine-time":
+            if progress is None:
+                raise PainterlyError("the cosine-time learning-rate schedule needs a time limit")
+            frac = min(max(progress, 0.0), 1.0)
+        elif kind == "cosine":
+            frac = min(step, steps) / max(steps, 1)
+        else:
+            frac = 0.0
+        return lr * scale * 0.5 * (1.0 + math.cos(math.pi * frac))
 
     return at
 
@@ -231,7 +245,8 @@ class Trainer:
         meta: JSON-able data stored in each checkpoint (``meta["config"]`` checked on resume).
         post_backward: called after ``backward`` and before ``optimizer.step`` (e.g. to zero
             the gradients of frozen rows).
-        lr_at: optional ``step -> learning rate`` schedule.
+        lr_at: optional ``(step, progress) -> learning rate`` schedule for ``options.lr`` (other
+            param groups keep their ratio to it).
         device, dist: from :func:`init_distributed` (default: resolved from ``options``).
     """
 
@@ -245,7 +260,7 @@ class Trainer:
         sample_fn: SampleFn | None = None,
         meta: Mapping[str, Any] | None = None,
         post_backward: Callable[[], None] | None = None,
-        lr_at: Callable[[int], float] | None = None,
+        lr_at: LrAt | None = None,
         device: torch.device | None = None,
         dist: DistInfo | None = None,
     ) -> None:
@@ -260,6 +275,11 @@ class Trainer:
         self.meta = dict(meta or {})
         self.post_backward = post_backward
         self.lr_at = lr_at
+        if options.lr_schedule == "cosine-time" and options.time_limit is None:
+            raise PainterlyError("--lr-schedule cosine-time decays the rate over --time-limit: set one")
+        # the schedule gives the rate for options.lr; groups with another rate (e.g. a network part
+        # trained faster) keep their ratio to it
+        self.lr_scales = [g["lr"] / options.lr if options.lr else 1.0 for g in optimizer.param_groups]
         self.dtype = resolve_precision("fp32" if options.fp32 else "auto", self.device)
         self.step = 0
         self.last_good_step: int | None = None
@@ -345,8 +365,10 @@ class Trainer:
             with _stop_on_signals(stop):
                 while self.step < opts.steps:
                     if self.lr_at is not None:
-                        for g in self.optimizer.param_groups:
-                            g["lr"] = self.lr_at(self.step)
+                        progress = (time.perf_counter() - start) / opts.time_limit if opts.time_limit else None
+                        rate = self.lr_at(self.step, progress)
+                        for g, scale in zip(self.optimizer.param_groups, self.lr_scales, strict=True):
+                            g["lr"] = rate * scale
                     ctx = StepContext(net, self.step, step_generator(opts.seed, self.step, self.dist.rank),
                                       self.device, self.dist, opts.channels_last)
                     self.optimizer.zero_grad(set_to_none=True)
