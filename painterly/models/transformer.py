@@ -155,6 +155,8 @@ class _InstanceNormAffine(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
         b, c, h, w = x.shape
+        if x.device.type != "cpu":  # the CUDA group-norm kernel takes contiguous (NCHW) input only
+            x = x.contiguous()
         xhat, _, rstd = torch.native_group_norm(x, None, None, b, c, h * w, c, eps)
         ctx.save_for_backward(xhat, gamma, rstd)
         return torch.addcmul(beta[:, :, None, None].to(x.dtype), xhat, gamma[:, :, None, None].to(x.dtype))
