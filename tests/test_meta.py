@@ -19,6 +19,7 @@ from painterly.models.meta import (
     save_meta,
     style_statistics,
     with_clamp_output,
+    with_upsample,
 )
 from painterly.models.transformer import TransformerConfig, TransformerNet
 from painterly.training.checkpoint import read_checkpoint
@@ -109,6 +110,20 @@ def test_with_clamp_output_scales_the_output_layer_and_clamps_only_in_eval():
     assert clamped.transformer(b).config.output == "clamp"
 
 
+def test_with_upsample_switches_the_mode_and_keeps_the_weights():
+    meta = MetaNetwork(MetaConfig(group_hidden=8))
+    assert meta.config.transformer_config().upsample == "nearest"
+    bil = with_upsample(meta, "bilinear")
+    assert bil.config.transformer_config().upsample == "bilinear" and with_upsample(bil, "bilinear") is bil
+    assert meta.config.transformer_config().upsample == "nearest"  # the original is left alone
+    stats = random_stats(meta)
+    a, b = meta(stats), bil(stats)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert bil.transformer(b).config.upsample == "bilinear" and bil.transformer(b).up1.upsample == "bilinear"
+    with pytest.raises(ValueError, match="upsample"):
+        with_upsample(meta, "cubic")
+
+
 def test_style_statistics_shape():
     feats = {"relu1_1": torch.rand(2, 64, 8, 8), "relu2_1": torch.rand(2, 128, 4, 4)}
     s = style_statistics(feats, ["relu1_1", "relu2_1"])
@@ -192,6 +207,16 @@ def test_continuing_a_sigmoid_meta_network_converts_it_to_a_clamped_output(tmp_p
     pa, pb = a(stats), b(stats)
     assert torch.allclose(pb["head.weight"], 0.25 * pa["head.weight"], atol=1e-6)
     assert torch.equal(pb["res.0.a.conv.weight"], pa["res.0.a.conv.weight"])
+    assert a.config.transformer_config().upsample == "bilinear"  # new networks: bilinear
+    # continuing a nearest network switches it to bilinear unless asked to keep it
+    nearest = tmp_path / "nearest.safetensors"
+    train_meta(photos, styles, nearest, MetaTrainConfig(styles_per_step=2, upsample="nearest"),
+               replace(_options(1), lr=0.0), encoder_weights=None, init=first)
+    assert load_meta(nearest).config.transformer_config().upsample == "nearest"
+    switched = tmp_path / "switched.safetensors"
+    train_meta(photos, styles, switched, MetaTrainConfig(styles_per_step=2), replace(_options(1), lr=0.0),
+               encoder_weights=None, init=nearest)
+    assert load_meta(switched).config.transformer_config().upsample == "bilinear"
 
 
 def test_train_meta_cli_and_bad_batch_split(tmp_path, capsys):

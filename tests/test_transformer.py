@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -68,6 +70,39 @@ def test_presets():
 def test_config_round_trip():
     cfg = TransformerConfig(channels=(8, 16, 24), num_residual=2, num_styles=5, alpha=0.5)
     assert TransformerConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_bilinear_upsampling_option():
+    """Same weights, another 2x upsampling: outputs differ, shapes and the [0, 1] range do not; the
+    mode is part of the config (files from before it load as nearest)."""
+    near = _randomize(TransformerNet(TINY)).eval()
+    bil = TransformerNet(replace(TINY, upsample="bilinear")).eval()
+    bil.load_state_dict(near.state_dict())
+    x = torch.rand(1, 3, 24, 32)
+    with torch.no_grad():
+        a, b = near(x), bil(x)
+    assert a.shape == b.shape and float(b.min()) >= 0 and float(b.max()) <= 1
+    assert not torch.allclose(a, b, atol=1e-4)
+    assert TransformerConfig.from_dict(bil.config.to_dict()).upsample == "bilinear"
+    old = {k: v for k, v in TINY.to_dict().items() if k != "upsample"}
+    assert TransformerConfig.from_dict(old).upsample == "nearest"
+    with pytest.raises(ValueError, match="upsample"):
+        TransformerConfig(upsample="bicubic")
+
+
+def test_onnx_export_of_a_bilinear_network(tmp_path):
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    net = _randomize(TransformerNet(replace(TINY, upsample="bilinear"))).eval()
+    x, style = torch.rand(2, 3, 16, 16), torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
+    path = tmp_path / "net.onnx"
+    torch.onnx.export(net, (x, style), str(path), dynamo=True, input_names=["image", "style"], output_names=["out"],
+                      dynamic_shapes=({0: "batch", 2: "height", 3: "width"}, {0: "batch"}), verbose=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x2, style2 = torch.rand(1, 3, 20, 28), torch.tensor([[0.2, 0.3, 0.5]])
+    got = session.run(None, {"image": x2.numpy(), "style": style2.numpy()})[0]
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(got), net(x2, style2), atol=1e-4, rtol=1e-4)
 
 
 def test_cin_mixing_is_convex_combination():

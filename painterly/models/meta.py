@@ -217,6 +217,21 @@ def with_clamp_output(meta: MetaNetwork) -> MetaNetwork:
     return out.train(meta.training).to(next(meta.parameters()).device)
 
 
+def with_upsample(meta: MetaNetwork, mode: str) -> MetaNetwork:
+    """A copy of ``meta`` whose generated networks upsample with ``mode`` ("nearest" or "bilinear"),
+    the same weights otherwise. Bilinear removes the 4-pixel lattice that the nearest-neighbour blocks
+    of a small generated network leave; continue training after switching, as the weights were
+    learned for the other mode."""
+    if meta.config.transformer_config().upsample == mode:
+        return meta
+    config = replace(meta.config, transformer={**meta.config.transformer, "upsample": mode})
+    config.transformer_config()  # validates the mode
+    out = MetaNetwork(config)
+    out.load_state_dict(meta.state_dict())
+    out.training_info = dict(meta.training_info)
+    return out.train(meta.training).to(next(meta.parameters()).device)
+
+
 def save_meta(meta: MetaNetwork, path: str | os.PathLike, training: Mapping[str, Any] | None = None,
               half: bool = False) -> Path:
     """Write a meta network atomically as safetensors with JSON metadata ``{format, config, training}``."""

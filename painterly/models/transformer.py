@@ -2,7 +2,7 @@
 
 Architecture (Johnson et al. 2016, with the changes of Dumoulin et al. 2017): reflection
 padding everywhere, 9x9 stem conv, two stride-2 3x3 convs, residual blocks, two stages of
-nearest-neighbour upsampling + 3x3 conv (no transposed convs, so no checkerboards), 9x9 output
+nearest-neighbour (or bilinear) upsampling + 3x3 conv (no transposed convs, so no checkerboards), 9x9 output
 conv and a sigmoid or a clamp (see ``TransformerConfig.output``), so outputs are RGB in [0, 1].
 Every conv but the last is followed by (conditional) instance normalization and ReLU.
 
@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+UPSAMPLE_MODES = ("nearest", "bilinear")
+
 
 @dataclass
 class TransformerConfig:
@@ -43,6 +45,9 @@ class TransformerConfig:
     #: "sigmoid": outputs squashed into (0, 1). "clamp": ``0.5 + conv`` trained unbounded (no saturated,
     #: gradient-free regions, hence no dead dark blobs) and clamped to [0, 1] in eval mode.
     output: str = "sigmoid"
+    #: 2x upsampling before the two up-convs: "nearest" (Johnson et al.) or "bilinear" (smoother: a
+    #: small network's nearest-neighbour blocks can show through as a 4-pixel lattice)
+    upsample: str = "nearest"
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)  # type: ignore[assignment]
@@ -54,6 +59,8 @@ class TransformerConfig:
             raise ValueError("stem_kernel must be odd")
         if self.output not in ("sigmoid", "clamp"):
             raise ValueError(f"output must be 'sigmoid' or 'clamp', got {self.output!r}")
+        if self.upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {self.upsample!r}")
 
     @property
     def widths(self) -> tuple[int, int, int]:
@@ -184,10 +191,11 @@ def instance_norm_affine(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tenso
 
 
 class ConvNormReLU(nn.Module):
-    """Reflection-padded conv -> CIN -> ReLU (optionally preceded by 2x nearest upsampling)."""
+    """Reflection-padded conv -> CIN -> ReLU (optionally preceded by 2x upsampling, ``upsample`` being
+    its mode: "nearest" or "bilinear")."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, num_styles: int, eps: float,
-                 upsample: bool = False, relu: bool = True) -> None:
+                 upsample: str | None = None, relu: bool = True) -> None:
         super().__init__()
         self.upsample, self.relu = upsample, relu
         self.pad = kernel // 2
@@ -195,8 +203,10 @@ class ConvNormReLU(nn.Module):
         self.norm = ConditionalInstanceNorm2d(cout, num_styles, eps)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, norm: NormStats | None = None) -> torch.Tensor:
-        if self.upsample:
+        if self.upsample == "nearest":
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        elif self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode=self.upsample, align_corners=False)
         x = self.norm(self.conv(reflect_pad(x, self.pad)), style, norm)
         return F.relu(x, inplace=True) if self.relu else x
 
@@ -228,8 +238,8 @@ class TransformerNet(nn.Module):
         self.down1 = ConvNormReLU(c1, c2, 3, 2, n, eps)
         self.down2 = ConvNormReLU(c2, c3, 3, 2, n, eps)
         self.res = nn.ModuleList(ResidualBlock(c3, n, eps) for _ in range(config.num_residual))
-        self.up1 = ConvNormReLU(c3, c2, 3, 1, n, eps, upsample=True)
-        self.up2 = ConvNormReLU(c2, c1, 3, 1, n, eps, upsample=True)
+        self.up1 = ConvNormReLU(c3, c2, 3, 1, n, eps, upsample=config.upsample)
+        self.up2 = ConvNormReLU(c2, c1, 3, 1, n, eps, upsample=config.upsample)
         self.head = nn.Conv2d(c1, 3, k, 1)
 
     @property

@@ -27,7 +27,15 @@ import torch
 from ..encoders import VGGEncoder, VGGWeights
 from ..errors import PainterlyError
 from ..losses import PerceptualLoss, gram_matrix
-from ..models.meta import MetaConfig, MetaNetwork, load_meta, save_meta, style_statistics, with_clamp_output
+from ..models.meta import (
+    MetaConfig,
+    MetaNetwork,
+    load_meta,
+    save_meta,
+    style_statistics,
+    with_clamp_output,
+    with_upsample,
+)
 from ..models.transformer import TransformerConfig
 from ..runtime import autocast, resolve_precision
 from .adain import (
@@ -64,6 +72,9 @@ class MetaTrainConfig:
     #: the generated network's output ("clamp": no saturated, gradient-free blobs; a sigmoid network
     #: continued with --init is converted, see ``with_clamp_output``)
     output: str = "clamp"
+    #: the generated network's 2x upsampling ("bilinear": no 4-pixel lattice; a network continued
+    #: with --init is switched to it, see ``with_upsample``)
+    upsample: str = "bilinear"
     group_hidden: int = 64
     styles_per_step: int = 2  # the batch is split evenly between this many styles
     hold_out: tuple[str, ...] = DEFAULT_HOLD_OUT
@@ -78,7 +89,8 @@ class MetaTrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
                 "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
-                "transformer": self.transformer, "output": self.output, "group_hidden": self.group_hidden,
+                "transformer": self.transformer, "output": self.output, "upsample": self.upsample,
+                "group_hidden": self.group_hidden,
                 "styles_per_step": self.styles_per_step, "hold_out": list(self.hold_out),
                 "photo_prob": self.photo_prob, "jitter": self.jitter, "content_scale": list(self.content_scale),
                 "style_scale": list(self.style_scale), "base_lr_scale": self.base_lr_scale,
@@ -91,7 +103,7 @@ class MetaTrainConfig:
                               tv_weight=self.tv_weight)
 
     def meta_config(self) -> MetaConfig:
-        transformer = replace(TransformerConfig.preset(self.transformer), output=self.output)
+        transformer = replace(TransformerConfig.preset(self.transformer), output=self.output, upsample=self.upsample)
         return MetaConfig(transformer=transformer.to_dict(), group_hidden=self.group_hidden)
 
 
@@ -173,6 +185,7 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
         elif meta.config.transformer_config().output != config.output:
             raise PainterlyError(f"'{init}' generates networks with a clamped output; they cannot be continued "
                                  f"with a {config.output} output")
+        meta = with_upsample(meta, config.upsample)
         config = replace(check_continuation(init, prior, config), group_hidden=meta.config.group_hidden,
                          transformer=(prior.get("config") or {}).get("transformer", config.transformer))
     else:
