@@ -7,6 +7,8 @@
   scored with the `painterly optimize` default loss, against optimize at 100 and 300 steps
   (``results/reference_heldout.json``).
 
+Both also report each output's ``lattice_score`` (periodic 4-pixel artifacts; about 1-1.5 is clean).
+
 The reference numbers come from ``benchmarks/reference_optimize.py`` (see its docstring;
 the shipped ones were computed on a GPU and are scored in fp32, like these).
 
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS, markdown_table, write_results  # noqa: E402
 from painterly.losses import PerceptualLoss  # noqa: E402
-from painterly.metrics import score_stylization  # noqa: E402
+from painterly.metrics import lattice_score, score_stylization  # noqa: E402
 from painterly.paintings import bundled_painting  # noqa: E402
 
 PHOTOS = Path(__file__).resolve().parent.parent / "painterly" / "assets" / "photos"
@@ -62,6 +64,7 @@ def score_feedforward(model_path: str | None, names: list[str] | None = None,
             out = painterly.stylize(PHOTOS / f"{photo}.jpg", name, size=SIZE, model=model_path)
             s = score_stylization(out, PHOTOS / f"{photo}.jpg", bundled_painting(name), size=SIZE, loss=loss,
                                   style_scale=style_scale)
+            s["lattice"] = lattice_score(out)
             r = ref.get((photo, name, 100))
             records.append({"photo": photo, "style": name, "feedforward": s, "optimize_100": r,
                             "at_or_below": r is not None and s["total"] <= r["total"]})
@@ -83,6 +86,8 @@ def feedforward(model: str | None) -> tuple[dict, str]:
     table = markdown_table(["photo", "style", "content", "style loss", "total", "optimize 100 steps total",
                             "feed-forward <= optimize"], rows)
     table += f"\n\nFeed-forward at or below optimize@100 in {n_ok} of {n_ref} pairs with a reference."
+    lattice = sum(r["feedforward"]["lattice"] for r in records) / max(1, len(records))
+    table += f" Mean lattice score (4-pixel period; about 1-1.5 is clean): {lattice:.2f}."
     return {"loss": cfg, "size": SIZE, "records": records, "at_or_below": n_ok, "pairs": n_ref}, table
 
 
@@ -104,16 +109,18 @@ def arbitrary(models: dict[str, str | None] | None = None) -> tuple[dict, str]:
                                          model=models.get(method))
                 entry[method] = score_stylization(out, PHOTOS / f"{photo}.jpg", bundled_painting(name), size=SIZE,
                                                   loss=loss)
+                entry[method]["lattice"] = lattice_score(out)
             for steps in (100, 300):
                 entry[f"optimize_{steps}"] = ref.get((photo, name, steps))
             records.append(entry)
             rows.append([photo, name] + [entry[k]["content"] if entry[k] else None for k in
                                           ("adain", "meta", "optimize_100", "optimize_300")]
                         + [entry[k]["style"] if entry[k] else None for k in
-                           ("adain", "meta", "optimize_100", "optimize_300")])
+                           ("adain", "meta", "optimize_100", "optimize_300")]
+                        + [entry["adain"]["lattice"], entry["meta"]["lattice"]])
             print(rows[-1], flush=True)
     header = ["photo", "held-out painting", "content AdaIN", "content meta", "content opt@100", "content opt@300",
-              "style AdaIN", "style meta", "style opt@100", "style opt@300"]
+              "style AdaIN", "style meta", "style opt@100", "style opt@300", "lattice AdaIN", "lattice meta"]
     return {"loss": loss.__dict__, "size": SIZE, "records": records}, markdown_table(header, rows)
 
 

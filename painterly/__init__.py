@@ -8,7 +8,7 @@ from .losses import PerceptualLoss, gram_matrix
 from .methods.optimize import OptimizeConfig, optimize
 from .methods.stylize import list_styles, stylize
 from .methods.transfer import transfer
-from .metrics import score_stylization
+from .metrics import lattice_score, score_stylization
 from .models import meta
 from .paintings import list_paintings
 
@@ -27,6 +27,7 @@ __all__ = [
     "gram_matrix",
     "optimize",
     "OptimizeConfig",
+    "lattice_score",
     "score_stylization",
     "list_paintings",
     "transfer",

@@ -186,3 +186,21 @@ def test_thin_photo_and_tiny_painting(painting):
     strip = Image.fromarray(np.full((60, 3, 3), 100, dtype=np.uint8))
     assert optimize(strip, painting, **{**FAST, "steps": 2}, scales=2).size == (3, 64)
     assert optimize(painting, Image.new("RGB", (1, 1), (9, 200, 9)), **{**FAST, "steps": 2}).size == (64, 64)
+
+
+def test_lattice_score_finds_a_periodic_lattice():
+    import painterly
+
+    gen = np.random.default_rng(0)
+    noise = gen.normal(0, 1, (130, 150)).astype(np.float32)
+    smooth = np.cumsum(np.cumsum(noise, 0), 1)  # a smooth random field, no preferred period
+    smooth = (smooth - smooth.min()) / np.ptp(smooth) * 200 + 20
+    lattice = smooth.copy()
+    lattice[::4, :] += 25  # 4x4 blocks, as a small network's nearest upsampling leaves them
+    lattice[:, ::4] += 25
+    as_img = lambda a: Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).convert("RGB")  # noqa: E731
+    clean, blocky = painterly.lattice_score(as_img(smooth)), painterly.lattice_score(as_img(lattice))
+    assert clean < 2.0 and blocky > 3.0
+    assert painterly.lattice_score(as_img(lattice), period=3) < blocky / 4  # another period: not this lattice
+    with pytest.raises(ValueError, match="too small"):
+        painterly.lattice_score(Image.new("RGB", (10, 10)))
