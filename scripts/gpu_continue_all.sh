@@ -31,6 +31,6 @@ timeout $((BUDGET + 150)) $PAINTERLY train-adain --init shipped --content-dir "$
     --warmup-steps 100 "${common[@]}" > "$RUNS/adain.txt" 2>&1 &
 timeout $((BUDGET + 150)) $PAINTERLY train-meta --init shipped --content-dir "$DATA/content" \
     --style-dir "$DATA/styles" --out "$RUNS/meta/meta.safetensors" --batch-size 16 --styles-per-step 4 \
-    --lr 5e-5 --base-lr-scale 1 --warmup-steps 100 "${common[@]}" > "$RUNS/meta.txt" 2>&1 &
+    --lr 5e-5 --base-lr-scale 1 --content-weight 2 --warmup-steps 100 "${common[@]}" > "$RUNS/meta.txt" 2>&1 &
 wait
 pack_results
