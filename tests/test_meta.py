@@ -187,6 +187,14 @@ def test_meta_training_continues_a_network(tmp_path):
                    encoder_weights=None, init=first)
 
 
+def _continued(tmp_path, photos, styles, name, init, **config):
+    """``init`` continued for one step at lr 0 with ``config``: only the conversions change it."""
+    out = tmp_path / f"{name}.safetensors"
+    train_meta(photos, styles, out, MetaTrainConfig(styles_per_step=2, **config), replace(_options(1), lr=0.0),
+               encoder_weights=None, init=init)
+    return load_meta(out)
+
+
 def test_continuing_a_sigmoid_meta_network_converts_it_to_a_clamped_output(tmp_path):
     photos, styles = _dataset(tmp_path)
     first = tmp_path / "first.safetensors"
@@ -194,14 +202,9 @@ def test_continuing_a_sigmoid_meta_network_converts_it_to_a_clamped_output(tmp_p
                _options(1), encoder_weights=None)
     assert load_meta(first).config.transformer_config().output == "sigmoid"
     # a sigmoid network stays one when asked to
-    kept = tmp_path / "kept.safetensors"
-    train_meta(photos, styles, kept, MetaTrainConfig(styles_per_step=2, output="sigmoid"),
-               replace(_options(1), lr=0.0), encoder_weights=None, init=first)
-    assert load_meta(kept).config.transformer_config().output == "sigmoid"
-    converted = tmp_path / "converted.safetensors"
-    train_meta(photos, styles, converted, MetaTrainConfig(styles_per_step=2), replace(_options(1), lr=0.0),
-               encoder_weights=None, init=first)
-    a, b = load_meta(first), load_meta(converted)
+    kept = _continued(tmp_path, photos, styles, "kept", first, output="sigmoid")
+    assert kept.config.transformer_config().output == "sigmoid"
+    a, b = load_meta(first), _continued(tmp_path, photos, styles, "converted", first)
     assert b.config.transformer_config().output == "clamp"
     stats = random_stats(a)
     pa, pb = a(stats), b(stats)
@@ -209,14 +212,10 @@ def test_continuing_a_sigmoid_meta_network_converts_it_to_a_clamped_output(tmp_p
     assert torch.equal(pb["res.0.a.conv.weight"], pa["res.0.a.conv.weight"])
     assert a.config.transformer_config().upsample == "bilinear"  # new networks: bilinear
     # continuing a nearest network switches it to bilinear unless asked to keep it
-    nearest = tmp_path / "nearest.safetensors"
-    train_meta(photos, styles, nearest, MetaTrainConfig(styles_per_step=2, upsample="nearest"),
-               replace(_options(1), lr=0.0), encoder_weights=None, init=first)
-    assert load_meta(nearest).config.transformer_config().upsample == "nearest"
-    switched = tmp_path / "switched.safetensors"
-    train_meta(photos, styles, switched, MetaTrainConfig(styles_per_step=2), replace(_options(1), lr=0.0),
-               encoder_weights=None, init=nearest)
-    assert load_meta(switched).config.transformer_config().upsample == "bilinear"
+    nearest = _continued(tmp_path, photos, styles, "nearest", first, upsample="nearest")
+    assert nearest.config.transformer_config().upsample == "nearest"
+    switched = _continued(tmp_path, photos, styles, "switched", tmp_path / "nearest.safetensors")
+    assert switched.config.transformer_config().upsample == "bilinear"
 
 
 def test_train_meta_cli_and_bad_batch_split(tmp_path, capsys):
