@@ -206,15 +206,12 @@ def with_clamp_output(meta: MetaNetwork) -> MetaNetwork:
     """
     if meta.config.transformer_config().output == "clamp":
         return meta
-    config = replace(meta.config, transformer={**meta.config.transformer, "output": "clamp"})
-    out = MetaNetwork(config)
-    out.load_state_dict(meta.state_dict())
+    out = _with_transformer(meta, output="clamp")
     head = out.heads[[g for g, _ in out.groups].index("head")]
     with torch.no_grad():
         head.weight.mul_(0.25)
         head.bias.mul_(0.25)
-    out.training_info = dict(meta.training_info)
-    return out.train(meta.training).to(next(meta.parameters()).device)
+    return out
 
 
 def with_upsample(meta: MetaNetwork, mode: str) -> MetaNetwork:
@@ -224,8 +221,14 @@ def with_upsample(meta: MetaNetwork, mode: str) -> MetaNetwork:
     learned for the other mode."""
     if meta.config.transformer_config().upsample == mode:
         return meta
-    config = replace(meta.config, transformer={**meta.config.transformer, "upsample": mode})
-    config.transformer_config()  # validates the mode
+    return _with_transformer(meta, upsample=mode)
+
+
+def _with_transformer(meta: MetaNetwork, **changes: Any) -> MetaNetwork:
+    """A copy of ``meta`` (same weights, mode, device and training record) whose generated networks
+    have ``changes`` in their :class:`TransformerConfig` (validated)."""
+    config = replace(meta.config, transformer={**meta.config.transformer, **changes})
+    config.transformer_config()
     out = MetaNetwork(config)
     out.load_state_dict(meta.state_dict())
     out.training_info = dict(meta.training_info)
