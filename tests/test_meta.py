@@ -18,6 +18,7 @@ from painterly.models.meta import (
     save_generated,
     save_meta,
     style_statistics,
+    widen,
     with_clamp_output,
     with_upsample,
 )
@@ -124,6 +125,56 @@ def test_with_upsample_switches_the_mode_and_keeps_the_weights():
         with_upsample(meta, "cubic")
 
 
+def _perturbed(meta: MetaNetwork, seed: int = 0) -> MetaNetwork:
+    """``meta`` with random head weights and biases of a trained-looking size (style-dependent and
+    different in every channel, unlike the default initialisation's ones and zeros)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for head in meta.heads:
+            head.weight.add_(0.05 * torch.randn(head.weight.shape, generator=g))
+            head.bias.add_(0.2 * torch.randn(head.bias.shape, generator=g))
+    return meta
+
+
+def test_widen_computes_the_same_function_for_every_style():
+    meta = _perturbed(with_upsample(MetaNetwork(MetaConfig(group_hidden=8)), "bilinear")).eval()
+    wide = widen(meta, 2, noise=0.0)
+    assert meta.config.transformer_config().widths == (16, 16, 16)
+    assert wide.config.transformer_config().widths == (32, 32, 32)
+    assert wide.config.transformer_config().upsample == "bilinear" and widen(meta, 1) is meta
+    stats = random_stats(meta, 3)
+    pa, pb = meta(stats), wide(stats)
+    assert pb["res.0.a.conv.weight"].shape == (3, 32, 32, 3, 3) and pb["stem.conv.weight"].shape == (3, 32, 3, 9, 9)
+    x = torch.rand(2, 3, 32, 40)
+    with torch.no_grad():
+        for i in range(3):
+            a, b = meta.run(pa, i, x), wide.run(pb, i, x)
+            assert float((a - b).abs().max()) < 1e-4, i
+        assert float((meta.run(pa, 0, x) - meta.run(pa, 1, x)).abs().max()) > 1e-2  # the styles do differ
+    # the standalone generated network is the wider one, with the same output
+    net = wide.transformer(pb, 1)
+    assert net.config.widths == (32, 32, 32)
+    with torch.no_grad():
+        assert float((net(x) - meta.run(pa, 1, x)).abs().max()) < 1e-4
+
+
+def test_widen_noise_makes_the_copies_differ_and_keeps_the_output_close():
+    meta = _perturbed(MetaNetwork(MetaConfig(group_hidden=8))).eval()
+    wide = widen(meta, 2, noise=0.01)
+    stats = random_stats(meta)
+    pa, pb = meta(stats), wide(stats)
+    w = pb["res.0.a.conv.weight"][0]
+    assert not torch.allclose(w[:16], w[16:])  # copies of a channel differ, so training can tell them apart
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        diff = float((meta.run(pa, 0, x) - wide.run(pb, 0, x)).abs().mean())
+    assert 0 < diff < 0.05
+    assert torch.equal(widen(meta, 2, noise=0.01).heads[0].bias, wide.heads[0].bias)  # seeded
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="factor"):
+            widen(meta, bad)
+
+
 def test_style_statistics_shape():
     feats = {"relu1_1": torch.rand(2, 64, 8, 8), "relu2_1": torch.rand(2, 128, 4, 4)}
     s = style_statistics(feats, ["relu1_1", "relu2_1"])
@@ -216,6 +267,22 @@ def test_continuing_a_sigmoid_meta_network_converts_it_to_a_clamped_output(tmp_p
     assert nearest.config.transformer_config().upsample == "nearest"
     switched = _continued(tmp_path, photos, styles, "switched", tmp_path / "nearest.safetensors")
     assert switched.config.transformer_config().upsample == "bilinear"
+
+
+def test_continuing_with_widen_trains_the_wider_network(tmp_path):
+    photos, styles = _dataset(tmp_path)
+    first = tmp_path / "first.safetensors"
+    train_meta(photos, styles, first, MetaTrainConfig(group_hidden=4, styles_per_step=2), _options(1),
+               encoder_weights=None)
+    wide = _continued(tmp_path, photos, styles, "wide", first, widen=2)
+    assert wide.config.transformer_config().widths == (32, 32, 32)
+    assert wide.training_info["continued"][-1]["config"]["widen"] == 2
+    # continuing the wider network keeps its width (no second widening unless asked)
+    again = _continued(tmp_path, photos, styles, "again", tmp_path / "wide.safetensors")
+    assert again.config.transformer_config().widths == (32, 32, 32)
+    with pytest.raises(PainterlyError, match="--widen"):
+        train_meta(photos, styles, tmp_path / "x.safetensors", MetaTrainConfig(styles_per_step=2, widen=2),
+                   _options(1), encoder_weights=None)
 
 
 def test_train_meta_cli_and_bad_batch_split(tmp_path, capsys):

@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--upsample", choices=("bilinear", "nearest"), default=d.upsample,
                    help="2x upsampling of the generated network (default %(default)s: no 4-pixel lattice; "
                    "continuing a nearest network with --init switches it)")
+    p.add_argument("--widen", type=int, default=d.widen,
+                   help="with --init: make the generated network this many times wider first, computing the same "
+                   "function (Net2Net), to continue with more capacity (default %(default)s)")
     p.add_argument("--group-hidden", type=int, default=d.group_hidden, help="hidden units per layer group")
     p.add_argument("--base-lr-scale", type=float, default=d.base_lr_scale,
                    help="learning-rate multiplier of the shared base network (default %(default)s)")
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     d = MetaTrainConfig()
     config = MetaTrainConfig(content_weight=args.content_weight, style_weight=args.style_weight,
                              tv_weight=args.tv_weight, transformer=args.transformer, output=args.output,
-                             upsample=args.upsample,
+                             upsample=args.upsample, widen=args.widen,
                              group_hidden=args.group_hidden,
                              styles_per_step=args.styles_per_step, hold_out=tuple(args.hold_out),
                              base_lr_scale=args.base_lr_scale,

@@ -224,6 +224,62 @@ def with_upsample(meta: MetaNetwork, mode: str) -> MetaNetwork:
     return _with_transformer(meta, upsample=mode)
 
 
+def widen(meta: MetaNetwork, factor: int = 2, noise: float = 0.01, seed: int = 0) -> MetaNetwork:
+    """A copy of ``meta`` whose generated networks are ``factor`` times wider, computing the same
+    function (Net2WiderNet, Chen et al. 2016), to continue training with more capacity.
+
+    Every channel of the generated transformer is copied ``factor`` times (conv rows, biases, norm
+    gamma/beta) and each conv's input weights are divided by ``factor``, so the duplicates add up to
+    the original. Instance norm, ReLU and the residual sums treat the copies alike, so the output
+    is unchanged. This is a linear map of each layer's parameters, applied to the heads' weights
+    and biases alike: it holds for every style. Copies stay identical under training unless made
+    different, so ``noise`` (relative to each conv weight's RMS) is added to the shared base; it
+    changes the outputs slightly (0 keeps them exact).
+    """
+    if factor < 1 or int(factor) != factor:
+        raise ValueError(f"factor must be a positive integer, got {factor}")
+    if factor == 1:
+        return meta
+    old_tc = meta.config.transformer_config()
+    tc = replace(old_tc, channels=tuple(w * factor for w in old_tc.widths), alpha=1.0)
+    config = replace(meta.config, transformer=tc.to_dict())
+    out = MetaNetwork(config)
+    old_shapes = {n: p.shape for n, p in meta.template.named_parameters()}
+    gen = torch.Generator().manual_seed(seed)
+    state = {k: v for k, v in meta.state_dict().items() if not k.startswith("heads.")}
+    for i, ((_, entries), old_head) in enumerate(zip(out.groups, meta.heads, strict=True)):
+        index, scale, jitter, offset, old_offsets = [], [], [], 0, {}
+        for name, old in meta.groups[i][1]:  # same groups and names, narrower shapes
+            old_offsets[name] = offset
+            offset += old.numel()
+        for name, shape in entries:
+            old = old_shapes[name]
+            idx = torch.arange(old.numel()).reshape(old)
+            for d, (n_new, n_old) in enumerate(zip(shape, old, strict=True)):
+                idx = idx.index_select(d, torch.arange(n_new) % n_old)
+            s = torch.ones(shape)
+            if len(shape) == 4 and shape[1] != old[1]:
+                s /= shape[1] // old[1]  # the copies of an input channel share its weight
+            index.append(idx.flatten() + old_offsets[name])
+            scale.append(s.flatten())
+            jitter.append(torch.full((shape.numel(),), float(noise) if len(shape) == 4 else 0.0))
+        index_t, scale_t, jitter_t = torch.cat(index), torch.cat(scale), torch.cat(jitter)
+        w, b = old_head.weight.detach().cpu().float(), old_head.bias.detach().cpu().float()
+        bias = b[index_t] * scale_t
+        rms = torch.zeros_like(bias)
+        start = 0
+        for chunk in scale:  # per-parameter RMS of the new base, for the noise
+            end = start + chunk.numel()
+            rms[start:end] = bias[start:end].pow(2).mean().sqrt()
+            start = end
+        bias = bias + jitter_t * rms * torch.randn(bias.shape, generator=gen)
+        state[f"heads.{i}.weight"] = w[index_t] * scale_t[:, None]
+        state[f"heads.{i}.bias"] = bias
+    out.load_state_dict(state)
+    out.training_info = dict(meta.training_info)
+    return out.train(meta.training).to(next(meta.parameters()).device)
+
+
 def _with_transformer(meta: MetaNetwork, **changes: Any) -> MetaNetwork:
     """A copy of ``meta`` (same weights, mode, device and training record) whose generated networks
     have ``changes`` in their :class:`TransformerConfig` (validated)."""

@@ -33,6 +33,7 @@ from ..models.meta import (
     load_meta,
     save_meta,
     style_statistics,
+    widen,
     with_clamp_output,
     with_upsample,
 )
@@ -75,6 +76,9 @@ class MetaTrainConfig:
     #: the generated network's 2x upsampling ("bilinear": no 4-pixel lattice; a network continued
     #: with --init is switched to it, see ``with_upsample``)
     upsample: str = "bilinear"
+    #: with --init: make the generated networks this many times wider first, computing the same
+    #: function (see ``models.meta.widen``), to continue training with more capacity
+    widen: int = 1
     group_hidden: int = 64
     styles_per_step: int = 2  # the batch is split evenly between this many styles
     hold_out: tuple[str, ...] = DEFAULT_HOLD_OUT
@@ -90,7 +94,7 @@ class MetaTrainConfig:
         return {"content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
                 "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
                 "transformer": self.transformer, "output": self.output, "upsample": self.upsample,
-                "group_hidden": self.group_hidden,
+                "widen": self.widen, "group_hidden": self.group_hidden,
                 "styles_per_step": self.styles_per_step, "hold_out": list(self.hold_out),
                 "photo_prob": self.photo_prob, "jitter": self.jitter, "content_scale": list(self.content_scale),
                 "style_scale": list(self.style_scale), "base_lr_scale": self.base_lr_scale,
@@ -185,9 +189,12 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
         elif meta.config.transformer_config().output != config.output:
             raise PainterlyError(f"'{init}' generates networks with a clamped output; they cannot be continued "
                                  f"with a {config.output} output")
-        meta = with_upsample(meta, config.upsample)
+        meta = widen(with_upsample(meta, config.upsample), config.widen, seed=options.seed)
         config = replace(check_continuation(init, prior, config), group_hidden=meta.config.group_hidden,
                          transformer=(prior.get("config") or {}).get("transformer", config.transformer))
+    elif config.widen != 1:
+        raise PainterlyError("--widen widens a network continued with --init; choose a new network's size "
+                             "with --transformer")
     else:
         meta = MetaNetwork(config.meta_config())
     optimizer = torch.optim.Adam(param_groups(meta, options.lr, config.base_lr_scale))
