@@ -248,6 +248,7 @@ def widen(meta: MetaNetwork, factor: int = 2, noise: float = 0.01, seed: int = 0
     gen = torch.Generator().manual_seed(seed)
     state = {k: v for k, v in meta.state_dict().items() if not k.startswith("heads.")}
     for i, ((_, entries), old_head) in enumerate(zip(out.groups, meta.heads, strict=True)):
+        w, b = old_head.weight.detach().cpu().float(), old_head.bias.detach().cpu().float()
         index, scale, jitter, offset, old_offsets = [], [], [], 0, {}
         for name, old in meta.groups[i][1]:  # same groups and names, narrower shapes
             old_offsets[name] = offset
@@ -257,24 +258,19 @@ def widen(meta: MetaNetwork, factor: int = 2, noise: float = 0.01, seed: int = 0
             idx = torch.arange(old.numel()).reshape(old)
             for d, (n_new, n_old) in enumerate(zip(shape, old, strict=True)):
                 idx = idx.index_select(d, torch.arange(n_new) % n_old)
-            s = torch.ones(shape)
+            idx = idx.flatten() + old_offsets[name]
+            s = torch.ones(shape.numel())
             if len(shape) == 4 and shape[1] != old[1]:
                 s /= shape[1] // old[1]  # the copies of an input channel share its weight
-            index.append(idx.flatten() + old_offsets[name])
-            scale.append(s.flatten())
-            jitter.append(torch.full((shape.numel(),), float(noise) if len(shape) == 4 else 0.0))
-        index_t, scale_t, jitter_t = torch.cat(index), torch.cat(scale), torch.cat(jitter)
-        w, b = old_head.weight.detach().cpu().float(), old_head.bias.detach().cpu().float()
+            # noise on conv weights only, relative to the RMS of the parameter's new base
+            amp = float(noise) * float((b[idx] * s).pow(2).mean().sqrt()) if len(shape) == 4 else 0.0
+            index.append(idx)
+            scale.append(s)
+            jitter.append(torch.full((shape.numel(),), amp))
+        index_t, scale_t = torch.cat(index), torch.cat(scale)
         bias = b[index_t] * scale_t
-        rms = torch.zeros_like(bias)
-        start = 0
-        for chunk in scale:  # per-parameter RMS of the new base, for the noise
-            end = start + chunk.numel()
-            rms[start:end] = bias[start:end].pow(2).mean().sqrt()
-            start = end
-        bias = bias + jitter_t * rms * torch.randn(bias.shape, generator=gen)
         state[f"heads.{i}.weight"] = w[index_t] * scale_t[:, None]
-        state[f"heads.{i}.bias"] = bias
+        state[f"heads.{i}.bias"] = bias + torch.cat(jitter) * torch.randn(bias.shape, generator=gen)
     out.load_state_dict(state)
     out.training_info = dict(meta.training_info)
     return out.train(meta.training).to(next(meta.parameters()).device)
