@@ -300,6 +300,10 @@ def test_train_meta_cli_and_bad_batch_split(tmp_path, capsys):
     assert main([*base, "--steps", "1", "--batch-size", "2", "--init", str(tmp_path / "missing.safetensors")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not found" in err
+    assert main([*base, "--steps", "1", "--batch-size", "2", "--styles-per-step", "2", "--init", str(out),
+                 "--widen", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--widen must be a positive integer" in err
 
 
 @pytest.mark.slow

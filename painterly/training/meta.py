@@ -171,6 +171,11 @@ def train_meta(
     if config.styles_per_step < 1 or options.batch_size % config.styles_per_step:
         raise PainterlyError(f"--batch-size ({options.batch_size}) must be a multiple of --styles-per-step "
                              f"({config.styles_per_step})")
+    if config.widen < 1:
+        raise PainterlyError(f"--widen must be a positive integer, got {config.widen}")
+    if config.widen != 1 and init is None:
+        raise PainterlyError("--widen widens a network continued with --init; choose a new network's size "
+                             "with --transformer")
     with distributed(options.device) as (dist, device):
         return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device,
                       init)
@@ -192,9 +197,6 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
         meta = widen(with_upsample(meta, config.upsample), config.widen, seed=options.seed)
         config = replace(check_continuation(init, prior, config), group_hidden=meta.config.group_hidden,
                          transformer=(prior.get("config") or {}).get("transformer", config.transformer))
-    elif config.widen != 1:
-        raise PainterlyError("--widen widens a network continued with --init; choose a new network's size "
-                             "with --transformer")
     else:
         meta = MetaNetwork(config.meta_config())
     optimizer = torch.optim.Adam(param_groups(meta, options.lr, config.base_lr_scale))
