@@ -7,7 +7,7 @@
 #   - the shipped multi-style feed-forward model (scripts/train_shipped.py)
 #   - the AdaIN decoder and the meta network (scripts/train_arbitrary.py)
 #   - the optimize gallery (scripts/make_gallery.py) and reference losses (benchmarks/reference_optimize.py)
-# Results are packed into $OUT/models.tar (model files) and $OUT/runs.tgz (logs, samples, JSON).
+# Results are packed into $OUT/models.tar.part* (model files; `cat` them into one tar) and $OUT/runs.tgz (logs, samples, JSON).
 DEFAULT_BUDGET=400
 source "$(dirname "$0")/gpu_common.sh"
 
