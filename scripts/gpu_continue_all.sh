@@ -11,8 +11,8 @@
 # base trains at the same rate as the rest (--base-lr-scale 1), as it effectively did in CPU
 # phases 2-4, whose schedule overwrote every group's rate; its peak rate is 2e-5, as in CPU
 # phases 7-8 (at 5e-5 the continued network first lost what the previous phase's decay had
-# gained), and its content weight 6, as in GPU phase 9 (sharper photos than at 4, at a Gram loss
-# still below AdaIN's). The finished models go to $OUT/models.tar.part* (`cat` them into one tar),
+# gained), and its content weight 8, as in CPU phase 10 (sharper photos than at 4 or 6, at a
+# Gram loss still below AdaIN's). The finished models go to $OUT/models.tar.part* (`cat` them into one tar),
 # logs and sample grids to $OUT/runs.tgz; score them before shipping:
 #   python benchmarks/quality.py feedforward --model FILE ; python benchmarks/quality.py arbitrary
 DEFAULT_BUDGET=420
@@ -34,6 +34,6 @@ timeout $((BUDGET + 150)) $PAINTERLY train-adain --init shipped --content-dir "$
     --warmup-steps 100 "${common[@]}" > "$RUNS/adain.txt" 2>&1 &
 timeout $((BUDGET + 150)) $PAINTERLY train-meta --init shipped --content-dir "$DATA/content" \
     --style-dir "$DATA/styles" --out "$RUNS/meta/meta.safetensors" --batch-size 16 --styles-per-step 4 \
-    --lr 2e-5 --base-lr-scale 1 --content-weight 6 --warmup-steps 100 "${common[@]}" > "$RUNS/meta.txt" 2>&1 &
+    --lr 2e-5 --base-lr-scale 1 --content-weight 8 --warmup-steps 100 "${common[@]}" > "$RUNS/meta.txt" 2>&1 &
 wait
 pack_results

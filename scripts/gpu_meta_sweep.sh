@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Continue the shipped meta network on one borrowed GPU, one run per content weight, side by side.
 #
-#   DATA=.carry/data OUT=/somewhere BUDGETS="430 255" CONTENT_WEIGHTS="4 6" bash scripts/gpu_meta_sweep.sh
+#   DATA=.carry/data OUT=/somewhere BUDGETS="430 255" CONTENT_WEIGHTS="8 10" bash scripts/gpu_meta_sweep.sh
 #
 # The meta network is the one shipped model still short of its goal (softer photos than AdaIN's),
 # so this gives it the whole GPU. Every run starts from the shipped file (--init shipped) with the
@@ -15,7 +15,7 @@
 DEFAULT_BUDGET=430
 source "$(dirname "$0")/gpu_common.sh"
 BUDGETS=${BUDGETS:-$BUDGET}
-CONTENT_WEIGHTS=${CONTENT_WEIGHTS:-4 6}
+CONTENT_WEIGHTS=${CONTENT_WEIGHTS:-8 10}  # phase 10 trained at 8
 PAINTERLY=${PAINTERLY:-python3 -m painterly}  # run from the repository root
 
 round=0
