@@ -3,8 +3,8 @@
 #
 #   DATA=.carry/data OUT=/somewhere BUDGETS="430 255" CONTENT_WEIGHTS="8 10" bash scripts/gpu_meta_sweep.sh
 #
-# The meta network is the one shipped model still short of its goal (softer photos than AdaIN's),
-# so this gives it the whole GPU. Every run starts from the shipped file (--init shipped) with the
+# The meta network is the shipped model that gains most from more training (its photos are still
+# softer than AdaIN's), so this gives it the whole GPU. Every run starts from the shipped file (--init shipped) with the
 # settings of CPU phase 8 (peak lr 2e-5, shared base at the same rate, 100 warm-up steps, cosine
 # to 0 over the round's seconds) and batch 16; the runs differ only in the content weight. Each
 # entry of BUDGETS is one round: warm-up and cosine decay over that many seconds, starting from the
