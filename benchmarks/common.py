@@ -69,26 +69,51 @@ def tail(path: str | Path, lines: int = 15) -> str:
     return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
 
 
-def machine() -> dict:
-    """Facts that make timings comparable: CPU, core count, torch version and threads, bf16 support."""
-    import torch
-
-    from painterly.runtime import cpu_has_amx
-
-    cpu = platform.processor() or platform.machine()
+def git_commit() -> str | None:
+    """The checked-out commit (with ``+dirty`` when the tree has uncommitted changes), or None."""
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return rev.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def machine() -> dict:
+    """Facts that make timings comparable: CPU model and ISA, cores, library versions, the bf16
+    decision, the git commit and the load at the time. Stamped into every result file."""
+    from importlib import metadata
+
+    from painterly.cpuinfo import cpu_summary
+
+    facts: dict = {**cpu_summary(), "cores": os.cpu_count(), "python": platform.python_version(),
+                   "commit": git_commit(), "load_average": os.getloadavg(),
+                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    for package in ("torch", "onnxruntime", "numpy", "pillow"):
+        try:
+            facts[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            facts[package] = None
+    try:
+        import torch
+
+        from painterly.runtime import cpu_bf16_fast
+
+        facts["torch_threads"] = torch.get_num_threads()
+        facts["bf16_auto"] = cpu_bf16_fast()
+    except ImportError:
         pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "amx_bf16": cpu_has_amx(),
-        "python": platform.python_version(),
-    }
+    return facts
+
+
+def machine_line(facts: dict) -> str:
+    """One line naming the machine of a result, for the markdown tables."""
+    shown = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
+    isa = ", ".join(f for f in facts.get("isa", []) if f in shown)
+    commit = str(facts.get("commit"))[:12]
+    return (f"CPU: {facts.get('cpu')} ({facts.get('cores')} cores; {isa or 'no AVX-512/AMX'}), "
+            f"torch {facts.get('torch')}, onnxruntime {facts.get('onnxruntime')}, commit {commit}")
 
 
 def perceptual_score(output, content, styles, size: int, style_weights: Sequence[float] | None = None) -> dict:

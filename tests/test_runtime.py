@@ -26,3 +26,71 @@ def test_keep_freed_memory(monkeypatch):
     assert keep_freed_memory.__wrapped__() is False  # opt-out honoured
     monkeypatch.delenv("PAINTERLY_KEEP_MEMORY")
     assert keep_freed_memory.__wrapped__() is True
+
+
+@pytest.fixture
+def fresh_bf16(monkeypatch, tmp_path):
+    """cpu_bf16_fast with an empty cache folder and no override; its memo cleared before and after."""
+    from painterly import runtime
+
+    monkeypatch.setenv("PAINTERLY_CACHE", str(tmp_path))
+    monkeypatch.delenv("PAINTERLY_BF16", raising=False)
+    runtime.cpu_bf16_fast.cache_clear()
+    yield runtime
+    runtime.cpu_bf16_fast.cache_clear()
+
+
+def test_bf16_override(fresh_bf16, monkeypatch):
+    monkeypatch.setattr(fresh_bf16, "measure_bf16_speedup", lambda: pytest.fail("must not measure"))
+    monkeypatch.setenv("PAINTERLY_BF16", "0")
+    assert fresh_bf16.cpu_bf16_fast() is False
+    fresh_bf16.cpu_bf16_fast.cache_clear()
+    monkeypatch.setenv("PAINTERLY_BF16", "1")
+    assert fresh_bf16.cpu_bf16_fast() is True and fresh_bf16.bf16_fast("cpu") is True
+
+
+def test_bf16_never_without_native_instructions(fresh_bf16, monkeypatch):
+    monkeypatch.setattr(fresh_bf16.cpuinfo, "has_native_bf16", lambda: False)
+    monkeypatch.setattr(fresh_bf16, "measure_bf16_speedup", lambda: pytest.fail("must not measure"))
+    assert fresh_bf16.cpu_bf16_fast() is False
+    assert fresh_bf16.resolve_precision("auto", "cpu") is None
+
+
+@pytest.mark.parametrize("speedup, fast", [(3.0, True), (1.05, False)])
+def test_bf16_measured_once_and_cached(fresh_bf16, monkeypatch, tmp_path, speedup, fast):
+    import json
+
+    monkeypatch.setattr(fresh_bf16.cpuinfo, "has_native_bf16", lambda: True)
+    calls = []
+    monkeypatch.setattr(fresh_bf16, "measure_bf16_speedup", lambda: calls.append(1) or speedup)
+    assert fresh_bf16.cpu_bf16_fast() is fast
+    cached = json.loads((tmp_path / "precision.json").read_text())
+    assert cached[fresh_bf16._precision_key()]["speedup"] == speedup
+    # a new process (memo cleared) reads the file instead of measuring again
+    fresh_bf16.cpu_bf16_fast.cache_clear()
+    assert fresh_bf16.cpu_bf16_fast() is fast and calls == [1]
+    assert fresh_bf16.resolve_precision("auto", "cpu") is (torch.bfloat16 if fast else None)
+
+
+def test_bf16_corrupt_cache_is_remeasured(fresh_bf16, monkeypatch, tmp_path):
+    (tmp_path / "precision.json").write_text("{not json")
+    monkeypatch.setattr(fresh_bf16.cpuinfo, "has_native_bf16", lambda: True)
+    monkeypatch.setattr(fresh_bf16, "measure_bf16_speedup", lambda: 2.0)
+    assert fresh_bf16.cpu_bf16_fast() is True
+
+
+def test_measure_bf16_speedup_restores_threads():
+    from painterly.runtime import measure_bf16_speedup
+
+    before = torch.get_num_threads()
+    ratio = measure_bf16_speedup(rounds=1)
+    assert ratio > 0 and ratio != float("inf")
+    assert torch.get_num_threads() == before
+
+
+def test_cpu_summary():
+    from painterly import cpuinfo
+
+    info = cpuinfo.cpu_summary()
+    assert info["cpu"] and set(info["isa"]) <= set(cpuinfo.ISA_FLAGS)
+    assert cpuinfo.has_native_bf16() == any(f in cpuinfo.cpu_flags() for f in cpuinfo.BF16_FLAGS)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelError
+from ..paths import cache_dir
 
 #: Convolutions per block for each architecture.
 VGG_BLOCKS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -177,15 +178,6 @@ def _torch_load(path: Path) -> dict:
         detail = str(exc).splitlines()[0][:160] if str(exc) else ""
         raise ModelError(f"cannot load weights '{path}': corrupt, or not a weights file "
                          f"({type(exc).__name__}{': ' + detail if detail else ''})") from None
-
-
-def cache_dir() -> Path:
-    """Per-user cache folder (``$PAINTERLY_CACHE``, else ``$XDG_CACHE_HOME/painterly``)."""
-    env = os.environ.get("PAINTERLY_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "painterly"
 
 
 def sha256_file(path: Path) -> str:
