@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from painterly.cli import main
 from painterly.methods.optimize import OptimizeConfig, normalize_weights, optimize, scale_sizes
 
-FAST = dict(size=64, steps=6, progress=False)
+FAST = dict(size=64, steps=6, scales=1, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +185,7 @@ def test_public_api_exports_optimize(photo, painting):
 def test_thin_photo_and_tiny_painting(painting):
     """A photo 3 px wide and a 1x1 painting are optimized upscaled; the result has the photo's (resized) size."""
     strip = Image.fromarray(np.full((60, 3, 3), 100, dtype=np.uint8))
-    assert optimize(strip, painting, **{**FAST, "steps": 2}, scales=2).size == (3, 64)
+    assert optimize(strip, painting, **{**FAST, "steps": 2, "scales": 2}).size == (3, 64)
     assert optimize(painting, Image.new("RGB", (1, 1), (9, 200, 9)), **{**FAST, "steps": 2}).size == (64, 64)
 
 
@@ -204,3 +205,16 @@ def test_lattice_score_finds_a_periodic_lattice():
     assert painterly.lattice_score(as_img(lattice), period=3) < blocky / 4  # another period: not this lattice
     with pytest.raises(ValueError, match="too small"):
         painterly.lattice_score(Image.new("RGB", (10, 10)))
+
+
+def test_optimize_does_not_reseed_the_global_rng(photo, painting):
+    torch.manual_seed(123)
+    a = optimize(photo, painting, **{**FAST, "steps": 1}, init="noise", seed=7)
+    assert torch.initial_seed() == 123  # its own generator drew the noise
+    b = optimize(photo, painting, **{**FAST, "steps": 1}, init="noise", seed=7)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_optimize_defaults_are_the_fast_path():
+    cfg = OptimizeConfig()
+    assert (cfg.scales, cfg.steps, cfg.size) == (2, 100, 512)

@@ -45,11 +45,11 @@ class OptimizeConfig:
     """Settings of :func:`optimize`; every field can also be passed as a keyword."""
 
     size: int | None = 512  #: longest side of the output (None: the photo's own size)
-    steps: int = 200  #: optimizer iterations at each scale
+    steps: int = 100  #: optimizer iterations at each scale
     optimizer: str = "lbfgs"  #: "lbfgs" or "adam"
     lr: float | None = None  #: step size (default 1.0 for L-BFGS, 0.02 for Adam)
     init: str = "content"  #: "content", "noise" or "style"
-    scales: int = 1  #: coarse-to-fine levels, each half the size of the next
+    scales: int = 2  #: coarse-to-fine levels, each half the size of the next
     style_scale: float = 1.0  #: style image size relative to the output size
     content_weight: float = 1.0
     style_weight: float = 20.0
@@ -192,9 +192,7 @@ def run(
     loss_fn = cfg.loss()
     encoder = VGGEncoder(loss_fn.layers, weights=cfg.weights, pooling=cfg.pooling).to(device)
     encoder.channels_last(dtype is not None or device.type == "cuda")
-    generator = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
-    if cfg.seed is not None:
-        torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None  # not the global RNG
 
     sizes = scale_sizes(max(content.size), cfg.scales)
     bar = tqdm(total=cfg.steps * len(sizes), desc="optimize", unit="step", disable=not cfg.progress,
