@@ -11,7 +11,7 @@ the CLI, its checkpoints, CSV logs and preview grids are exactly what users get.
     OUT/adain.txt, OUT/meta.txt     each run's console output
     OUT/summary.json                steps, images/s, final and held-out losses of both
 
-Example (GPU, 7 minutes):  python scripts/train_arbitrary.py --content-dir DATA/content \\
+Example (GPU, 7 minutes):  python experiments/train_arbitrary.py --content-dir DATA/content \\
     --style-dir DATA/styles --out-dir runs/arbitrary --budget 420 --device cuda
 Then copy the two .safetensors files into painterly/pretrained/.
 """

@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
 # Train every shipped model on one borrowed GPU in a single run, and render the GPU-side references.
 #
-#   DATA=.carry/data OUT=/somewhere BUDGET=400 bash scripts/gpu_train_all.sh
+#   DATA=.carry/data OUT=/somewhere BUDGET=400 bash experiments/gpu_train_all.sh
 #
 # DATA holds content/ and styles/ (+ MANIFEST.tsv). Everything runs in parallel on the one GPU:
-#   - the shipped multi-style feed-forward model (scripts/train_shipped.py)
-#   - the AdaIN decoder and the meta network (scripts/train_arbitrary.py)
+#   - the shipped multi-style feed-forward model (experiments/train_shipped.py)
+#   - the AdaIN decoder and the meta network (experiments/train_arbitrary.py)
 #   - the optimize gallery (scripts/make_gallery.py) and reference losses (benchmarks/reference_optimize.py)
 # Results are packed into $OUT/models.tar.part* (model files; `cat` them into one tar) and $OUT/runs.tgz (logs, samples, JSON).
 DEFAULT_BUDGET=400
 source "$(dirname "$0")/gpu_common.sh"
 
-timeout $((BUDGET + 60)) python3 scripts/train_shipped.py --data "$DATA/content" --styles "$DATA/styles" \
+timeout $((BUDGET + 60)) python3 experiments/train_shipped.py --data "$DATA/content" --styles "$DATA/styles" \
     --out-dir "$RUNS/ff" --device "$DEVICE" --budget "$BUDGET" ${FF_ARGS:-} > "$RUNS/ff.txt" 2>&1 &
 if [ -n "${FF_B_ARGS:-}" ]; then  # a second feed-forward variant (e.g. another style weight) to compare
-  timeout $((BUDGET + 60)) python3 scripts/train_shipped.py --data "$DATA/content" --styles "$DATA/styles" \
+  timeout $((BUDGET + 60)) python3 experiments/train_shipped.py --data "$DATA/content" --styles "$DATA/styles" \
       --out-dir "$RUNS/ff_b" --device "$DEVICE" --budget "$BUDGET" $FF_B_ARGS > "$RUNS/ff_b.txt" 2>&1 &
 fi
-timeout $((BUDGET + 60)) python3 scripts/train_arbitrary.py --content-dir "$DATA/content" --style-dir "$DATA/styles" \
+timeout $((BUDGET + 60)) python3 experiments/train_arbitrary.py --content-dir "$DATA/content" --style-dir "$DATA/styles" \
     --out-dir "$RUNS/arb" --device "$DEVICE" --budget "$BUDGET" ${ARB_ARGS:-} > "$RUNS/arb.txt" 2>&1 &
 timeout "$BUDGET" python3 scripts/make_gallery.py --device "$DEVICE" --out "$RUNS/gallery" ${GALLERY_ARGS:-} \
     > "$RUNS/gallery.txt" 2>&1 &

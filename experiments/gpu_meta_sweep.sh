@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Continue the shipped meta network on one borrowed GPU, one run per content weight, side by side.
 #
-#   DATA=.carry/data OUT=/somewhere BUDGETS="430 255" CONTENT_WEIGHTS="8 10" bash scripts/gpu_meta_sweep.sh
+#   DATA=.carry/data OUT=/somewhere BUDGETS="430 255" CONTENT_WEIGHTS="8 10" bash experiments/gpu_meta_sweep.sh
 #
 # The meta network is the shipped model that gains most from more training (its photos are still
 # softer than AdaIN's), so this gives it the whole GPU. Every run starts from the shipped file (--init shipped) with the

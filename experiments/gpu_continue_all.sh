@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Continue training the three shipped models side by side on one borrowed GPU, within BUDGET seconds.
 #
-#   DATA=.carry/data OUT=/somewhere BUDGET=420 bash scripts/gpu_continue_all.sh
+#   DATA=.carry/data OUT=/somewhere BUDGET=420 bash experiments/gpu_continue_all.sh
 #
 # DATA holds content/ and styles/ (the paintings, named like the shipped styles). Each trainer
 # starts from the shipped file (--init shipped: same architecture, styles and held-out paintings),

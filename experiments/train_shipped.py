@@ -11,10 +11,10 @@ fp16), *.log.csv, *-samples/ preview grids, checkpoints, and train_shipped.json 
 losses, throughput, the exact settings) for the model card.
 
 Example (GPU, about 7 minutes in all):
-    python scripts/train_shipped.py --data ../shared/data/content --styles ../shared/data/styles \
+    python experiments/train_shipped.py --data ../shared/data/content --styles ../shared/data/styles \
         --out-dir runs/shipped --device cuda --budget 420
 Smoke test on CPU:
-    python scripts/train_shipped.py --data DIR --styles DIR --out-dir /tmp/x --device cpu --budget 60 \
+    python experiments/train_shipped.py --data DIR --styles DIR --out-dir /tmp/x --device cpu --budget 60 \
         --preset slim --size 64 --batch-size 2 --style-size 128
 """
 
