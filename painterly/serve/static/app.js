@@ -69,6 +69,18 @@ function acceptFile(file, kind) {
   else setPainting(file);
 }
 
+// Size the before/after frame to fit the viewer (small photos are shown enlarged, up to 4x).
+function fitFrame() {
+  const img = $("before");
+  if (!img.naturalWidth) return;
+  const viewer = $("viewer");
+  const maxW = viewer.clientWidth - 24;
+  const maxH = Math.max(280, Math.min(window.innerHeight * 0.72, 900));
+  const scale = Math.min(4, maxW / img.naturalWidth, maxH / img.naturalHeight);
+  $("frame").style.width = `${Math.round(img.naturalWidth * scale)}px`;
+  $("frame").style.height = `${Math.round(img.naturalHeight * scale)}px`;
+}
+
 function setPhoto(blob, name) {
   state.photo = blob;
   state.photoName = name || "photo";
@@ -316,6 +328,9 @@ function wireControls() {
   }
   for (const id of ["strength", "alpha", "mix", "size", "color", "format"]) $(id).addEventListener("change", () => schedulePaint());
   for (const radio of document.querySelectorAll("input[name=where]")) radio.addEventListener("change", () => schedulePaint());
+  $("before").addEventListener("load", () => { $("before").hidden = false; fitFrame(); });
+  $("before").addEventListener("error", () => { $("before").hidden = true; });  // the server may still read it
+  window.addEventListener("resize", fitFrame);
   $("compare").addEventListener("input", () => $("viewer").style.setProperty("--pos", `${$("compare").value}%`));
   $("paint").addEventListener("click", () => { state.retries = 0; paint(); });
   $("alert-close").addEventListener("click", clearError);
