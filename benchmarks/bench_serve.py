@@ -6,8 +6,9 @@ loopback port, waits for it to load its models, then ``--clients`` clients post 
 photo to ``/api/v1/stylize`` (a style each, in turn) until ``--requests`` requests were answered or
 ``--duration`` seconds passed. A client answered 429 or 503 waits the Retry-After it was given
 (at most ``--max-backoff`` s), as a well-behaved client would. Reports latency p50/p95 of the
-successful requests, their throughput, the number of 429s and of 5xx (which must be zero) and
-transport errors.
+successful requests, their throughput, the number of 429s and of 5xx (which must be zero),
+transport errors, and the worst latency of /api/v1/health probed twice a second meanwhile (the event
+loop stays free while the slots work).
 
     python benchmarks/bench_serve.py                          # 50 clients, 200 requests, 180 s at most
     python benchmarks/bench_serve.py --quick                  # 12 clients, 24 requests
@@ -49,11 +50,14 @@ class LoadResult:
     transport_errors: int = 0
     seconds: float = 0.0
     latencies_s: list[float] = field(default_factory=list)
+    health_s: list[float] = field(default_factory=list)  # /health latencies during the load: is the loop free?
+    errors: list[str] = field(default_factory=list)  # transport errors, named
 
     def summary(self) -> dict:
         lat = sorted(self.latencies_s)
         q = statistics.quantiles(lat, n=20, method="inclusive") if len(lat) >= 2 else lat * 19
-        d = {k: v for k, v in asdict(self).items() if k != "latencies_s"}
+        d = {k: v for k, v in asdict(self).items() if k not in ("latencies_s", "health_s")}
+        d["health_max_s"] = max(self.health_s) if self.health_s else None
         d.update(p50_s=statistics.median(lat) if lat else None, p95_s=q[18] if lat else None,
                  max_s=lat[-1] if lat else None, throughput_per_s=self.ok / self.seconds if self.seconds else 0.0,
                  five_xx=self.server_errors + self.unavailable)
@@ -95,8 +99,9 @@ async def run_load(base_url: str, clients: int, requests: int, duration_s: float
             try:
                 r = await http.post(f"{base_url}/api/v1/stylize", files={"photo": ("lake.jpg", photo, "image/jpeg")},
                                     data={"style": style, "size": str(size)})
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 result.transport_errors += 1
+                result.errors.append(f"stylize: {type(exc).__name__}: {exc}")
                 continue
             took = time.perf_counter() - t0
             if r.status_code == 200:
@@ -114,8 +119,24 @@ async def run_load(base_url: str, clients: int, requests: int, duration_s: float
             else:
                 result.client_errors += 1
 
+    async def probe(stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(timeout=timeout_s) as http:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    await http.get(f"{base_url}/api/v1/health")
+                    result.health_s.append(time.perf_counter() - t0)
+                except httpx.HTTPError as exc:
+                    result.transport_errors += 1
+                    result.errors.append(f"health: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.5)
+
+    stop = asyncio.Event()
+    probing = asyncio.create_task(probe(stop))
     async with httpx.AsyncClient(limits=limits, timeout=timeout_s) as http:
         await asyncio.gather(*(client(k, http) for k in range(clients)))
+    stop.set()
+    await probing
     result.seconds = time.perf_counter() - start
     return result
 
@@ -152,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=200, help="stop after this many requests")
     ap.add_argument("--duration", type=float, default=180.0, help="stop sending after this many seconds")
     ap.add_argument("--size", type=int, default=256, help="longest side of the results")
-    ap.add_argument("--max-backoff", type=float, default=2.0)
+    ap.add_argument("--max-backoff", type=float, default=5.0, help="longest wait on 429/503 (Retry-After capped)")
     ap.add_argument("--quick", action="store_true", help="12 clients, 24 requests, 60 s")
     ap.add_argument("--url", help="load an already running server instead of starting one")
     args, server_args = ap.parse_known_args(argv)
@@ -186,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     ms = lambda v: None if v is None else round(1000 * v)  # noqa: E731
     table = markdown_table(
         ["clients", "requests", "200", "429", "5xx", "other 4xx", "transport errors", "p50 ms", "p95 ms", "max ms",
-         "results/s", "wall s"],
+         "results/s", "health max ms", "wall s"],
         [[args.clients, summary["sent"], summary["ok"], summary["too_busy"], summary["five_xx"],
           summary["client_errors"], summary["transport_errors"], ms(summary["p50_s"]), ms(summary["p95_s"]),
-          ms(summary["max_s"]), round(summary["throughput_per_s"], 2), round(summary["seconds"], 1)]])
+          ms(summary["max_s"]), round(summary["throughput_per_s"], 2), ms(summary["health_max_s"]),
+          round(summary["seconds"], 1)]])
     slots = f"{health['slots']} slot(s) x {health['threads_per_slot']} thread(s), queue {health['queue_size']}"
     md = (f"# painterly serve under load\n\n{machine_line(facts)}\n\nServer: {slots}; "
           f"{' '.join(server_args) or 'default settings'}. Requests: stylize the lake photo (512 px JPEG) at "

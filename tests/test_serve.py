@@ -390,3 +390,76 @@ def test_page_in_chromium(live_url, tmp_path):
         finally:
             browser.close()
     assert not errors, errors
+
+
+# ---------------------------------------------------------------------------------------------
+# "Run on this device": offered only when the built web page (onnxruntime-web) and the ONNX model exist
+# ---------------------------------------------------------------------------------------------
+
+
+def fake_web_dir(folder: Path) -> Path:
+    """A web/ folder with a vendored ort script and a (trivial) ONNX file carrying painterly's metadata."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    (folder / "vendor").mkdir(parents=True)
+    (folder / "vendor" / "ort.wasm.min.js").write_text("/* onnxruntime-web */")
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["output"])], "g",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, None, None])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, None, None])])
+    model = helper.make_model(graph)
+    helper.set_model_props(model, {"painterly": '{"styles": [{"name": "udnie"}, {"name": "the-scream"}], '
+                                                '"stats_size": 8}'})
+    (folder / "models").mkdir()
+    onnx.save(model, str(folder / "models" / "multistyle.int8.onnx"))
+    return folder
+
+
+def test_device_option_offered_when_the_web_page_is_built(tmp_path):
+    web = fake_web_dir(tmp_path / "web")
+    with TestClient(create_app(settings(web_dir=str(web)))) as c:
+        device = c.get("/api/v1/config").json()["device"]
+        assert device["available"] and device["styles"] == ["udnie", "the-scream"] and device["stats_size"] == 8
+        assert c.get(device["script"]).status_code == 200
+        model = c.get(device["model"])
+        assert model.status_code == 200 and model.content == (web / "models" / "multistyle.int8.onnx").read_bytes()
+        page = c.get("/")
+        assert page.headers["cross-origin-embedder-policy"] == "require-corp"  # threads in onnxruntime-web
+    with TestClient(create_app(settings(web_dir=str(tmp_path / "missing")))) as c:
+        assert c.get("/api/v1/config").json()["device"] == {"available": False}
+        assert_json_error(c.get("/api/v1/device/model"), 404)
+        assert c.get("/device/vendor/ort.wasm.min.js").status_code == 404
+
+
+@pytest.mark.browser
+def test_page_runs_on_the_device(tmp_path):
+    """With the web page built (``make web``) and the int8 ONNX model shipped, the page paints in the browser.
+    PAINTERLY_TEST_WEB_DIR may point at another built web folder."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("uvicorn")
+    from painterly.serve.device import find_assets
+    from painterly.serve.live import running
+
+    web = os.environ.get("PAINTERLY_TEST_WEB_DIR")
+    s = settings(web_dir=web) if web else settings(web_dir=None)
+    if find_assets(s.web_path()) is None:
+        pytest.skip("the on-device page is not built (web/vendor) or the ONNX model is missing")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    errors: list[str] = []
+    with running(create_app(s)) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url + "/")
+            page.wait_for_function("document.getElementById('before').src.startsWith('blob:')")
+            assert page.is_visible("#where-row")
+            page.select_option("#size", "64")
+            page.check("input[name=where][value=device]")
+            page.click(".style-card[data-style='udnie']")
+            page.wait_for_function("document.getElementById('after').src.startsWith('blob:')", timeout=120_000)
+            assert "on this device" in page.inner_text("#status") and page.is_hidden("#alert")
+        finally:
+            browser.close()
+    assert not errors, errors

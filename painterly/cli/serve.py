@@ -18,7 +18,7 @@ _HELP = {
     "max_size": "largest longest side of a result in px (default 1536)",
     "default_size": "longest side when a request gives none (default 768)",
     "timeout_s": "seconds a request may take, queueing included (default 60)",
-    "queue_size": "jobs that may wait for a slot; more get 429 (default 16)",
+    "queue_size": "jobs that may wait for a slot; more get 429 (default 8)",
     "slots": "inference jobs at once per process (default 0: from the cores)",
     "threads": "CPU threads per job (default 0: cores / (workers * slots))",
     "engine": "inference engine passed to painterly.stylize (default: the library's)",

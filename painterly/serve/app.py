@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import ImageError, PainterlyError, StyleNotFoundError
 from ..paintings import list_paintings, painting_names
 from .device import find_assets
-from .limits import BodyLimit, InferencePool, JobTimeout, QueueFull
+from .limits import BodyLimit, InferencePool, IsolationHeaders, JobTimeout, QueueFull
 from .painter import Painter, StylizeJob, TransferJob, painting_thumbnail, sample_photo, sample_photos
 from .settings import ServeSettings
 from .uploads import FORMATS, UploadTooLarge
@@ -103,6 +103,7 @@ def create_app(settings: ServeSettings | None = None, painter: Painter | None = 
                   description="Photos into paintings: stylize with a bundled style, or transfer any painting.")
     app.state.settings, app.state.pool, app.state.painter = settings, pool, painter
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(IsolationHeaders, prefixes=("/static/", "/device/"))
     _install_error_handlers(app)
 
     def check_size(size: int | None) -> int:
@@ -217,10 +218,7 @@ def create_app(settings: ServeSettings | None = None, painter: Painter | None = 
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        # Cross-origin isolation lets onnxruntime-web use threads when running on the device.
-        return FileResponse(STATIC / "index.html", headers={
-            "Cache-Control": "no-cache", "Cross-Origin-Opener-Policy": "same-origin",
-            "Cross-Origin-Embedder-Policy": "require-corp"})
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if device is not None:

@@ -182,3 +182,29 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+#: Headers that make the page cross-origin isolated, so onnxruntime-web may run threads on the device.
+ISOLATION_HEADERS = [(b"cross-origin-opener-policy", b"same-origin"),
+                     (b"cross-origin-embedder-policy", b"require-corp"),
+                     (b"cross-origin-resource-policy", b"same-origin")]
+
+
+class IsolationHeaders:
+    """ASGI middleware: :data:`ISOLATION_HEADERS` on responses under ``prefixes`` (the page and its files)."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...]) -> None:
+        self.app, self.prefixes = app, prefixes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == "/" or path.startswith(self.prefixes)):
+            await self.app(scope, receive, send)
+            return
+
+        async def add_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *ISOLATION_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, add_headers)

@@ -34,7 +34,7 @@ class ServeSettings:
     #: Seconds a request may take, queueing included; then 503 with Retry-After.
     timeout_s: float = 60.0
     #: Jobs that may wait for a free slot; more get 429 with Retry-After.
-    queue_size: int = 16
+    queue_size: int = 8
     #: Inference jobs running at once per process (0: automatic, from the CPU cores).
     slots: int = 0
     #: CPU threads per slot (0: cores / (workers * slots)).

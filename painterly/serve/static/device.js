@@ -24,7 +24,9 @@ window.PainterlyDevice = (() => {
         if (!window.ort) await loadScript(device.script);
         window.ort.env.wasm.wasmPaths = device.wasm_base;
         window.ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
-        session = await window.ort.InferenceSession.create(device.model, { executionProviders: ["wasm"] });
+        const create = window.ort.InferenceSession.create(device.model, { executionProviders: ["wasm"] });
+        const late = new Promise((_, reject) => setTimeout(() => reject(new Error("onnxruntime-web did not start")), 60000));
+        session = await Promise.race([create, late]);
         return session;
       })().catch((err) => { loading = null; throw err; });
     }
