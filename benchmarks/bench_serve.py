@@ -12,7 +12,7 @@ loop stays free while the slots work).
 
     python benchmarks/bench_serve.py                          # 50 clients, 200 requests, 180 s at most
     python benchmarks/bench_serve.py --quick                  # 12 clients, 24 requests
-    python benchmarks/bench_serve.py --workers 2 --slots 1    # server options pass through
+    python benchmarks/bench_serve.py --slots 2 --threads 1 --tag 2x1   # server options pass through
 """
 
 from __future__ import annotations
@@ -173,9 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=200, help="stop after this many requests")
     ap.add_argument("--duration", type=float, default=180.0, help="stop sending after this many seconds")
     ap.add_argument("--size", type=int, default=256, help="longest side of the results")
+    ap.add_argument("--photo-side", type=int, default=512, help="longest side of the uploaded photo (results are "
+                    "never larger)")
     ap.add_argument("--max-backoff", type=float, default=5.0, help="longest wait on 429/503 (Retry-After capped)")
     ap.add_argument("--quick", action="store_true", help="12 clients, 24 requests, 60 s")
     ap.add_argument("--url", help="load an already running server instead of starting one")
+    ap.add_argument("--tag", default="", help="results go to serve_TAG.json/.md (to keep several configurations)")
     args, server_args = ap.parse_known_args(argv)
     if args.quick:
         args.clients, args.requests, args.duration = 12, 24, 60.0
@@ -192,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
         health = httpx.get(f"{base}/api/v1/health", timeout=5).json()
         res = asyncio.run(run_load(base, args.clients, args.requests, args.duration, args.size,
-                                   max_backoff_s=args.max_backoff))
+                                   photo_side=args.photo_side, max_backoff_s=args.max_backoff))
         after = httpx.get(f"{base}/api/v1/health", timeout=5).json()
     finally:
         if proc is not None:
@@ -201,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = res.summary()
     facts = machine()
     data = {"machine": facts, "settings": {"clients": args.clients, "requests": args.requests,
-                                          "duration_s": args.duration, "size": args.size,
+                                          "duration_s": args.duration, "size": args.size, "photo_side": args.photo_side,
                                           "server_args": server_args, "server": health},
             "result": summary, "server_after": after}
     ms = lambda v: None if v is None else round(1000 * v)  # noqa: E731
@@ -213,10 +216,12 @@ def main(argv: list[str] | None = None) -> int:
           ms(summary["max_s"]), round(summary["throughput_per_s"], 2), ms(summary["health_max_s"]),
           round(summary["seconds"], 1)]])
     slots = f"{health['slots']} slot(s) x {health['threads_per_slot']} thread(s), queue {health['queue_size']}"
+    side = min(args.size, args.photo_side)
     md = (f"# painterly serve under load\n\n{machine_line(facts)}\n\nServer: {slots}; "
-          f"{' '.join(server_args) or 'default settings'}. Requests: stylize the lake photo (512 px JPEG) at "
-          f"{args.size} px; clients back off for Retry-After (at most {args.max_backoff:g} s) on 429.\n\n{table}\n")
-    json_path, md_path = write_results("serve", data, md, quick=args.quick)
+          f"{' '.join(server_args) or 'default settings'}. Requests: stylize the lake photo "
+          f"({args.photo_side} px JPEG) at {side} px; clients back off for Retry-After "
+          f"(at most {args.max_backoff:g} s) on 429.\n\n{table}\n")
+    json_path, md_path = write_results(f"serve_{args.tag}" if args.tag else "serve", data, md, quick=args.quick)
     print(md)
     print(f"wrote {json_path} and {md_path}")
     return 1 if summary["five_xx"] or summary["transport_errors"] else 0

@@ -19,8 +19,9 @@ _HELP = {
     "default_size": "longest side when a request gives none (default 768)",
     "timeout_s": "seconds a request may take, queueing included (default 60)",
     "queue_size": "jobs that may wait for a slot; more get 429 (default 8)",
-    "slots": "inference jobs at once per process (default 0: from the cores)",
+    "slots": "inference jobs at once per process (default 0: one per core, at most 8)",
     "threads": "CPU threads per job (default 0: cores / (workers * slots))",
+    "keep_alive_s": "seconds an idle keep-alive connection stays open (default 30)",
     "engine": "inference engine passed to painterly.stylize (default: the library's)",
     "web_dir": "folder of the built on-device page (default: web/ next to the package, if built)",
 }
@@ -45,9 +46,12 @@ def run(args: argparse.Namespace) -> int:
         raise PainterlyError("serving needs FastAPI and uvicorn: pip install 'painterly[serve]'") from None
     settings = ServeSettings(**{f.name: getattr(args, f.name) for f in fields(ServeSettings)})
     os.environ[ENV_SETTINGS] = settings.to_json()  # read by every worker process
+    # The onnxruntime engine sizes its sessions from this (one session is shared by the slots).
+    os.environ.setdefault("PAINTERLY_THREADS", str(settings.slot_threads))
     print(f"painterly: serving on http://{settings.host}:{settings.port}/ ({settings.workers} worker(s), "
           f"{settings.inference_slots} slot(s) x {settings.slot_threads} thread(s) each, "
           f"queue {settings.queue_size}); API docs at /docs")
     uvicorn.run("painterly.serve.app:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_level=args.log_level, timeout_graceful_shutdown=5)
+                workers=settings.workers, log_level=args.log_level, timeout_graceful_shutdown=5,
+                timeout_keep_alive=settings.keep_alive_s)
     return 0

@@ -35,10 +35,12 @@ class ServeSettings:
     timeout_s: float = 60.0
     #: Jobs that may wait for a free slot; more get 429 with Retry-After.
     queue_size: int = 8
-    #: Inference jobs running at once per process (0: automatic, from the CPU cores).
+    #: Inference jobs running at once per process (0: one per core, at most 8).
     slots: int = 0
     #: CPU threads per slot (0: cores / (workers * slots)).
     threads: int = 0
+    #: Seconds an idle keep-alive connection stays open (longer than clients' Retry-After waits).
+    keep_alive_s: int = 30
     #: Engine passed to painterly.stylize (None: the library default).
     engine: str | None = None
     #: Folder of the on-device page (web/ with vendor/), offered as "run on this device" when built.
@@ -66,10 +68,15 @@ class ServeSettings:
 
     @property
     def inference_slots(self) -> int:
-        """Concurrent jobs: given, or one per 4 cores of this process's share (1 to 4)."""
+        """Concurrent jobs per process: given, or one per core of this process's share (at most 8).
+
+        One thread per job measured best on a busy 2-core Xeon (benchmarks/results/serve*.md: 1 slot x 2
+        threads served 1.0 results/s at 256 px, 2 slots x 1 thread 5.9/s, 1 x 1 7.0/s): multi-threaded
+        jobs stall at every barrier when a core is taken by someone else, as on shared or quota'd hosts.
+        """
         if self.slots:
             return self.slots
-        return max(1, min(4, self.cores // (4 * self.workers)))
+        return max(1, min(8, self.cores // self.workers))
 
     @property
     def slot_threads(self) -> int:
