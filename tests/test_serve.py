@@ -112,7 +112,7 @@ def test_styles_have_thumbnails(client):
     paintings = client.get("/api/v1/paintings").json()
     assert client.get(paintings[0]["thumbnail"]).status_code == 200
     assert_json_error(client.get("/api/v1/paintings/nope/thumbnail"), 404)
-    assert_json_error(client.get("/api/v1/styles/nope/thumbnail"), 422)
+    assert_json_error(client.get("/api/v1/styles/nope/thumbnail"), 404)
     assert client.get("/api/v1/samples/lake").headers["content-type"] == "image/jpeg"
 
 
@@ -133,9 +133,12 @@ def test_stylize_mix_strength_color_png(client):
     assert decoded(none).getpixel((10, 10)) == (90, 140, 200)  # strength 0: the photo itself
 
 
-def test_default_size_never_upscales(client):
+def test_results_are_never_upscaled(client):
     r = client.post("/api/v1/stylize", files=photo(png(40, 30)), data={"style": "udnie"})
     assert decoded(r).size == (40, 30)
+    for route, data in (("stylize", {"style": "udnie", "size": "256"}), ("transfer", {"painting_name": "udnie"})):
+        r = client.post(f"/api/v1/{route}", files=photo(png(3, 5)), data=data)  # tinier than the networks' minimum
+        assert r.status_code == 200 and decoded(r).size == (3, 5), (route, r.text)
 
 
 def test_transfer_upload_and_bundled_painting(client):

@@ -137,6 +137,8 @@ def create_app(settings: ServeSettings | None = None, painter: Painter | None = 
         """A style's thumbnail (its painting, or a bundled photo in that style), cached in memory."""
         if name in painting_names():
             data = await run_in_threadpool(painting_thumbnail, name)
+        elif name not in {s.name for s in await run_in_threadpool(painter.style_names)}:
+            raise HTTPException(404, f"unknown style '{name}'")
         else:
             data = await pool.run(painter.style_thumbnail, name)
         return Response(data, media_type="image/jpeg", headers=CACHE_DAY)

@@ -45,6 +45,11 @@ class TransferJob:
     fmt: str
 
 
+def _shrink_to(size: int, photo: Image.Image) -> int | None:
+    """``size`` when the photo is larger, else None (its own size: results are never upscaled)."""
+    return size if max(photo.size) > size else None
+
+
 class Painter:
     """Runs jobs with painterly's public API; ``max_pixels`` bounds every decoded upload."""
 
@@ -64,8 +69,7 @@ class Painter:
         import painterly
 
         photo = decode_upload(job.photo, "photo", self.max_pixels)
-        size = min(job.size, max(photo.size))
-        out = painterly.stylize(photo, job.style, size=size, strength=job.strength,
+        out = painterly.stylize(photo, job.style, size=_shrink_to(job.size, photo), strength=job.strength,
                                 preserve_color=job.preserve_color, **self._engine_kwargs())
         return encode(out, job.fmt)
 
@@ -75,8 +79,8 @@ class Painter:
         photo = decode_upload(job.photo, "photo", self.max_pixels)
         painting = job.painting if isinstance(job.painting, str) else decode_upload(
             job.painting, "painting", self.max_pixels).convert("RGB")
-        size = min(job.size, max(photo.size))
-        out = painterly.transfer(photo, painting, alpha=job.alpha, size=size, preserve_color=job.preserve_color)
+        out = painterly.transfer(photo, painting, alpha=job.alpha, size=_shrink_to(job.size, photo),
+                                 preserve_color=job.preserve_color)
         return encode(out, job.fmt)
 
     def warmup(self) -> None:
