@@ -236,6 +236,7 @@ async function paint() {
   if (runOnDevice()) return paintOnDevice(controller);
   const { url, form, name } = buildForm();
   setBusy(true, state.retries ? "Retrying" : "Painting");
+  setStatus("Painting on the server…");
   const started = performance.now();
   try {
     const response = await fetch(url, { method: "POST", body: form, signal: controller.signal });
@@ -271,6 +272,7 @@ async function paint() {
 
 async function paintOnDevice(controller) {
   setBusy(true, "Painting on this device");
+  setStatus("Painting on this device (the first time, the model is loaded first)…");
   const started = performance.now();
   try {
     const weights = {};
