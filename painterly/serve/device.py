@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import functools
 import json
+import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: onnxruntime-web builds the page can load, best first (all with the wasm backend).
-ORT_SCRIPTS = ("ort.wasm.min.js", "ort.min.js", "ort.all.min.js")
+#: onnxruntime-web builds the page can load, best first (all with the wasm backend): ES modules
+#: (``make web`` vendors ``web/vendor/ort/ort.wasm.min.mjs``) or classic scripts defining ``window.ort``.
+ORT_SCRIPTS = ("ort.wasm.min.mjs", "ort.wasm.min.js", "ort.min.mjs", "ort.min.js", "ort.all.min.js")
 #: The shipped on-device model (CONTRACT.md: names fixed), looked up in painterly/pretrained then web/.
 MODEL_NAME = "multistyle.int8.onnx"
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
@@ -60,4 +62,6 @@ def find_assets(web_dir: Path | None) -> DeviceAssets | None:
         return None
     if not styles or stats_size < 1:
         return None
+    mimetypes.add_type("text/javascript", ".mjs")  # module scripts need a JavaScript type, on any host
+    mimetypes.add_type("application/wasm", ".wasm")  # streaming compilation
     return DeviceAssets(web_dir, str(script.relative_to(web_dir)).replace("\\", "/"), model, styles, stats_size)

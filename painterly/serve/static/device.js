@@ -6,6 +6,7 @@
 window.PainterlyDevice = (() => {
   let session = null;
   let loading = null;
+  let ort = null;
 
   function loadScript(src) {
     return new Promise((resolve, reject) => {
@@ -21,10 +22,15 @@ window.PainterlyDevice = (() => {
     if (session) return session;
     if (!loading) {
       loading = (async () => {
-        if (!window.ort) await loadScript(device.script);
-        window.ort.env.wasm.wasmPaths = device.wasm_base;
-        window.ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
-        const create = window.ort.InferenceSession.create(device.model, { executionProviders: ["wasm"] });
+        if (device.script.endsWith(".mjs")) {
+          ort = await import(device.script);  // the ES module build
+        } else {
+          if (!window.ort) await loadScript(device.script);
+          ort = window.ort;
+        }
+        ort.env.wasm.wasmPaths = device.wasm_base;
+        ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+        const create = ort.InferenceSession.create(device.model, { executionProviders: ["wasm"] });
         const late = new Promise((_, reject) => setTimeout(() => reject(new Error("onnxruntime-web did not start")), 60000));
         session = await Promise.race([create, late]);
         return session;
@@ -47,6 +53,7 @@ window.PainterlyDevice = (() => {
     canvas.width = w;
     canvas.height = h;
     const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingQuality = "high";  // a filtered downscale, closer to the server's Lanczos
     ctx.drawImage(bitmap, 0, 0, w, h);
     const pixels = ctx.getImageData(0, 0, w, h).data;
     const plane = w * h;
@@ -65,7 +72,7 @@ window.PainterlyDevice = (() => {
       total += weight;
     }
     for (let k = 0; k < style.length; k++) style[k] /= total || 1;
-    const T = window.ort.Tensor;
+    const T = ort.Tensor;
     const feeds = {
       image: new T("float32", image, [1, 3, h, w]),
       style: new T("float32", style, [1, style.length]),
