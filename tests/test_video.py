@@ -18,51 +18,20 @@ pytest.importorskip("cv2")
 
 from painterly.cli import main  # noqa: E402
 from painterly.errors import PainterlyError  # noqa: E402
-from painterly.video import metrics, video, work_folder  # noqa: E402
+from painterly.video import clips, metrics, video, work_folder  # noqa: E402
 from painterly.video.io import FRAME_NAME  # noqa: E402
 
-PHOTOS = Path(__file__).resolve().parent.parent / "painterly" / "assets" / "photos"
 W, H = 96, 64
 
 
-def _photo(name: str, width: int = 256) -> np.ndarray:
-    img = Image.open(PHOTOS / name).convert("RGB")
-    return np.asarray(img.resize((width, round(width * img.height / img.width)), Image.Resampling.LANCZOS))
-
-
-def pan_frames(n: int = 12, photo: str = "lake.jpg", step: int = 3) -> list[np.ndarray]:
-    """A camera pan: a window sliding ``step`` px per frame over a bundled photo."""
-    img = _photo(photo)
-    return [np.ascontiguousarray(img[20:20 + H, step * i:step * i + W]) for i in range(n)]
+def pan_frames(n: int = 12, photo: str = "lake.jpg") -> list[np.ndarray]:
+    """A camera pan over a bundled photo."""
+    return clips.pan(photo, n, W, H, zoom=1.3)
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: int = 12, audio_hz: float | None = None,
                rotation: int = 0) -> Path:
-    """An H.264 mp4 (with a sine audio track when ``audio_hz``)."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=fps)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        s.options = {"crf": "12"}
-        if rotation:
-            s.set_display_rotation(rotation)
-        a = None
-        if audio_hz:
-            a = c.add_stream("aac", rate=22050)
-            a.layout = "mono"
-        for i, f in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
-            vf.pts = i
-            c.mux(s.encode(vf))
-        if a is not None:
-            total = round(22050 * len(frames) / fps)
-            for t in range(0, total, 1024):
-                x = 0.3 * np.sin(2 * np.pi * audio_hz * np.arange(t, t + 1024) / 22050)
-                af = av.AudioFrame.from_ndarray(x.astype(np.float32)[None], format="fltp", layout="mono")
-                af.sample_rate, af.pts = 22050, t
-                c.mux(a.encode(af))
-            c.mux(a.encode(None))
-        c.mux(s.encode(None))
-    return path
+    return clips.write_clip(path, frames, fps, audio_hz, rotation, crf=12)
 
 
 def write_folder(path: Path, frames: list[np.ndarray]) -> Path:
@@ -195,7 +164,7 @@ def test_scene_cut_resets_the_temporal_state(tmp_path):
 
 
 def test_temporal_blending_reduces_the_warping_error(tmp_path):
-    frames = pan_frames(10, step=2)
+    frames = pan_frames(10)
     src = write_folder(tmp_path / "in", frames)
     errors = {}
     for t in (0.0, 0.8):
