@@ -3,6 +3,8 @@ that marks the pixels whose flow cannot be trusted (occluded, disoccluded, or ou
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import PainterlyError
@@ -42,8 +44,10 @@ class FlowEstimator:
         return cv2.calcOpticalFlowFarneback(src, dst, None, 0.5, 4, 21, 3, 7, 1.5, 0)
 
 
+@functools.lru_cache(maxsize=4)
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs.flags.writeable = ys.flags.writeable = False  # shared by every call of this size
     return xs, ys
 
 

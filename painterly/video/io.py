@@ -70,12 +70,13 @@ def _av():
 
 
 def output_kind(path: str | os.PathLike) -> str:
-    """``"mp4"``, ``"mov"``, ``"webm"``, ``"gif"`` or ``"frames"`` (a folder) for an output path."""
+    """``"mp4"``, ``"mov"``, ``"webm"``, ``"gif"`` or ``"frames"`` (a folder) for an output path; a video or
+    image extension that cannot be written is refused."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in VIDEO_FORMATS:
         return VIDEO_FORMATS[suffix]
-    if suffix and not p.is_dir():
+    if suffix in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS | {".flv", ".wmv", ".mpg", ".mpeg", ".ts"} and not p.is_dir():
         raise PainterlyError(f"cannot write '{p}': unsupported extension (use .mp4, .mov, .webm, .gif, "
                              "or a folder for PNG frames)")
     return "frames"

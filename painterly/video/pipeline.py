@@ -69,7 +69,7 @@ def _fingerprint(path: Path) -> dict:
     return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _prefetch(items: Iterator[np.ndarray], depth: int = 4) -> Iterator[np.ndarray]:
+def _prefetch(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
     """``items`` produced by a background thread (decoding overlaps stylization); errors are re-raised here."""
     q: queue.Queue = queue.Queue(depth)
     done = object()
@@ -288,15 +288,21 @@ def _run_segment(k: int, frames: Iterator[np.ndarray], paint: Painter, blender: 
 
     from ..imageio import save_image
 
-    def stylized() -> Iterator[np.ndarray]:
-        for frame in _prefetch(_take(frames, limit)):
+    def with_motion() -> Iterator[tuple[np.ndarray, Any]]:  # decoding and the flow run ahead, in a thread
+        prev = blender.state.prev_input
+        for frame in _take(frames, limit):
             if physical and rotation:
                 frame = rotate(frame, rotation)
+            yield frame, blender.motion(prev, frame)
+            prev = frame
+
+    def stylized() -> Iterator[np.ndarray]:
+        for frame, motion in _prefetch(with_motion()):
             styled = paint(frame)
             if styled.shape != frame.shape:
                 styled = np.asarray(Image.fromarray(styled).resize((frame.shape[1], frame.shape[0]),
                                                                    Image.Resampling.LANCZOS))
-            yield blender.blend(frame, styled)
+            yield blender.blend(frame, styled, motion)
             bar.update(1)
 
     count = 0

@@ -1,5 +1,11 @@
 """Temporal consistency: the previous stylized frame, moved along the optical flow of the input, is
-blended into the current one wherever the flow is trustworthy; scene cuts reset the state."""
+blended into the current one wherever the flow is trustworthy; scene cuts reset the state.
+
+The flow is estimated on copies of the frames at most :data:`FLOW_SIDE` pixels long (the blend needs the
+motion of regions, not of single pixels) and scaled up; the weight of the previous frame at a pixel is
+``temporal`` x (the forward-backward check passes) x exp(-|I_t - warp(I_t-1)| / :data:`PHOTO_SIGMA`), the
+last term letting changes in the input itself (lighting, flow errors) through at once.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .flow import FlowEstimator, consistent, gray, warp
+from .flow import FlowEstimator, _cv2, consistent, gray, warp
 
 #: A cut when the mean absolute luma difference of 64 px thumbnails exceeds this (0..255) ...
 CUT_DIFF = 40.0
@@ -15,11 +21,11 @@ CUT_DIFF = 40.0
 CUT_CONSISTENT = 0.35
 #: Per-pixel photometric check: the blend weight falls off as exp(-|I_t - warp(I_t-1)| / this) (0..255).
 PHOTO_SIGMA = 24.0
+#: Longest side the flow is estimated at.
+FLOW_SIDE = 480
 
 
 def _thumb(luma: np.ndarray) -> np.ndarray:
-    from .flow import _cv2
-
     cv2 = _cv2()
     return cv2.resize(luma, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
 
@@ -37,6 +43,41 @@ class TemporalState:
     prev_output: np.ndarray | None = None
 
 
+@dataclass
+class Motion:
+    """How the previous frame maps onto the current one: the flow current -> previous (H, W, 2) and the
+    weight (H, W) in 0..1 the previous output may have at each pixel; ``cut`` when it may have none."""
+
+    backward: np.ndarray | None
+    weight: np.ndarray | None
+    cut: bool = False
+
+
+def estimate_motion(prev_in: np.ndarray, frame: np.ndarray, flow: FlowEstimator) -> Motion:
+    """The motion from ``prev_in`` to ``frame`` (uint8 RGB, same size), or a cut."""
+    cv2 = _cv2()
+    g0, g1 = gray(prev_in), gray(frame)
+    if is_cut(g0, g1):
+        return Motion(None, None, True)
+    h, w = g1.shape
+    scale = min(1.0, FLOW_SIDE / max(h, w))
+    if scale < 1.0:
+        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        s0, s1 = (cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (g0, g1))
+    else:
+        s0, s1 = g0, g1
+    backward, forward = flow(s1, s0), flow(s0, s1)
+    valid = consistent(backward, forward).astype(np.float32)
+    if valid.mean() < CUT_CONSISTENT:
+        return Motion(None, None, True)
+    if scale < 1.0:
+        sy, sx = h / s1.shape[0], w / s1.shape[1]
+        backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32([sx, sy])
+        valid = cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR)
+    photo = np.abs(warp(g0, backward).astype(np.float32) - g1.astype(np.float32))
+    return Motion(backward, valid * np.exp(-photo / PHOTO_SIGMA))
+
+
 class TemporalBlender:
     """``blend(input, stylized)`` -> the output frame: ``stylized`` pulled towards the previous output
     (warped) by ``strength`` (0: off, 1: as much as the flow allows) where the flow is consistent."""
@@ -49,26 +90,23 @@ class TemporalBlender:
         self.flow = FlowEstimator("dis") if strength > 0 else None
         self.cuts = 0
 
-    def blend(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+    def motion(self, prev_in: np.ndarray | None, frame: np.ndarray) -> Motion | None:
+        """The motion from ``prev_in`` to ``frame`` (None when blending is off or there is no previous frame).
+        Depends on the input only, so it may be computed ahead, in another thread."""
+        if self.flow is None or prev_in is None or prev_in.shape != frame.shape:
+            return None
+        return estimate_motion(prev_in, frame, self.flow)
+
+    def blend(self, frame: np.ndarray, stylized: np.ndarray, motion: Motion | None | bool = True) -> np.ndarray:
+        """The output for ``frame``; ``motion`` from :meth:`motion` (``True``: compute it here)."""
+        if motion is True:
+            motion = self.motion(self.state.prev_input, frame)
         out = stylized
-        prev_in, prev_out = self.state.prev_input, self.state.prev_output
-        if self.flow is not None and prev_in is not None and prev_in.shape == frame.shape:
-            out = self._blend(prev_in, prev_out, frame, stylized)
+        if motion is not None and motion.cut:
+            self.cuts += 1
+        elif motion is not None and self.state.prev_output is not None:
+            moved = warp(self.state.prev_output, motion.backward).astype(np.float32)
+            w = (self.strength * motion.weight)[..., None]
+            out = np.clip(stylized * (1 - w) + moved * w + 0.5, 0, 255).astype(np.uint8)
         self.state = TemporalState(frame, out)
         return out
-
-    def _blend(self, prev_in: np.ndarray, prev_out: np.ndarray, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
-        g0, g1 = gray(prev_in), gray(frame)
-        if is_cut(g0, g1):
-            self.cuts += 1
-            return stylized
-        backward, forward = self.flow(g1, g0), self.flow(g0, g1)
-        valid = consistent(backward, forward)
-        if valid.mean() < CUT_CONSISTENT:
-            self.cuts += 1
-            return stylized
-        photo = np.abs(warp(g0, backward).astype(np.float32) - g1.astype(np.float32))
-        weight = self.strength * valid * np.exp(-photo / PHOTO_SIGMA)
-        moved = warp(prev_out, backward).astype(np.float32)
-        w = weight[..., None].astype(np.float32)
-        return np.clip(stylized.astype(np.float32) * (1 - w) + moved * w + 0.5, 0, 255).astype(np.uint8)
