@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..errors import PainterlyError
 from .stylize import parse_styles
@@ -44,15 +45,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..video import video
+    from ..video import video, work_folder
 
     if args.style is not None and not args.style:
         raise PainterlyError("give --style NAME or --style-image PAINTING")
     styles = parse_styles(args.style) if args.style else None
-    result = video(args.input, args.output, styles, style_image=args.style_image, size=args.size,
-                   strength=args.strength, preserve_color=args.preserve_color, temporal=args.temporal,
-                   model=args.model, engine=args.engine, fps=args.fps, start=args.start, duration=args.duration,
-                   resume=args.resume, segment_seconds=args.segment_seconds, progress=not args.quiet)
+    try:
+        result = video(args.input, args.output, styles, style_image=args.style_image, size=args.size,
+                       strength=args.strength, preserve_color=args.preserve_color, temporal=args.temporal,
+                       model=args.model, engine=args.engine, fps=args.fps, start=args.start, duration=args.duration,
+                       resume=args.resume, segment_seconds=args.segment_seconds, progress=not args.quiet)
+    except KeyboardInterrupt:
+        if work_folder(args.output).is_dir():
+            print(f"painterly: finished segments are kept in {work_folder(args.output)}; run the same command with "
+                  "--resume to continue", file=sys.stderr)
+        raise
     w, h = result.size
     extra = f", {result.resumed} segment(s) resumed" if result.resumed else ""
     print(f"wrote {result.path} ({result.frames} frames, {w}x{h}, {float(result.fps):.3g} fps, "

@@ -184,6 +184,8 @@ def video(
         raise PainterlyError("segment length must be > 0 seconds")
 
     src = FrameSource(input)
+    if out.resolve() == src.path.resolve():
+        raise PainterlyError(f"the output '{out}' is the input: choose another file")
     if fps is not None:
         src.with_fps(Fraction(fps).limit_denominator(1001))
     info = src.info
