@@ -25,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="trained style from `painterly styles`, optionally with a mixing weight; repeat to mix")
     src.add_argument("--style-image", metavar="PAINTING",
                      help="any painting (file or bundled name), by AdaIN as in `painterly transfer`")
+    p.add_argument("--style-size", type=int, default=512,
+                   help="with --style-image: larger paintings are downscaled to this side (default %(default)s)")
     p.add_argument("--size", type=int, default=None, help="longest side of the output (default: the input's)")
     p.add_argument("--strength", type=float, default=1.0, help="0..1: how much style (default 1)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None)
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise PainterlyError("give --style NAME or --style-image PAINTING")
     styles = parse_styles(args.style) if args.style else None
     try:
-        result = video(args.input, args.output, styles, style_image=args.style_image, size=args.size,
+        result = video(args.input, args.output, styles, style_image=args.style_image, style_size=args.style_size,
+                       size=args.size,
                        strength=args.strength, preserve_color=args.preserve_color, temporal=args.temporal,
                        model=args.model, engine=args.engine, fps=args.fps, start=args.start, duration=args.duration,
                        resume=args.resume, segment_seconds=args.segment_seconds, progress=not args.quiet)

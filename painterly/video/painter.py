@@ -10,11 +10,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..errors import PainterlyError
+
 Painter = Callable[[np.ndarray], np.ndarray]
 
 
-def _engine_kwargs(engine: str | None) -> dict:
-    return {} if engine in (None, "") else {"engine": engine}
+def _engine_kwargs(fn: Callable, engine: str | None) -> dict:
+    """``{"engine": engine}`` for an API that takes it; without one (torch only) "auto"/"torch" need no argument."""
+    if engine in (None, ""):
+        return {}
+    if "engine" in inspect.signature(fn).parameters:
+        return {"engine": engine}
+    if engine in ("auto", "torch"):
+        return {}
+    raise PainterlyError(f"engine '{engine}' is not available in this version of painterly (torch only)")
 
 
 def style_painter(style: str | Mapping[str, float] | Sequence[str] | None, strength: float = 1.0,
@@ -22,7 +31,7 @@ def style_painter(style: str | Mapping[str, float] | Sequence[str] | None, stren
     """Frames painted by a trained feed-forward model (the shipped one unless ``model``)."""
     from ..methods import stylize as st
 
-    kwargs = _engine_kwargs(engine)
+    kwargs = _engine_kwargs(st.stylize, engine)
     if hasattr(st, "load_stylizer"):  # the engine-aware API: load once, on the chosen engine
         loaded = st.load_stylizer(model, **kwargs)
         kwargs = {}
@@ -44,7 +53,7 @@ def painting_painter(painting: Any, strength: float = 1.0, preserve_color: str |
     """Frames painted like ``painting`` (a file, image or bundled name) by AdaIN; ``strength`` is its alpha."""
     from ..methods import transfer as tr
 
-    kwargs = _engine_kwargs(engine)
+    kwargs = _engine_kwargs(tr.transfer, engine)
     picture = tr.read_style(painting, style_size)  # read once; transfer() downscales no further
     if model is None and "engine" not in inspect.signature(tr.transfer).parameters:
         model = tr.prepare()  # the torch-only API: convert the weights once, not per frame

@@ -119,11 +119,11 @@ def _load_state(path: Path) -> TemporalState:
         return TemporalState(z["prev_input"], z["prev_output"])
 
 
-def _make_painter(style, style_image, strength, preserve_color, model, engine) -> Painter:
+def _make_painter(style, style_image, style_size, strength, preserve_color, model, engine) -> Painter:
     if (style is None) == (style_image is None):
         raise PainterlyError("give either a style (--style) or a painting (--style-image)")
     if style_image is not None:
-        return painting_painter(style_image, strength, preserve_color, model, engine)
+        return painting_painter(style_image, strength, preserve_color, model, engine, style_size)
     return style_painter(style, strength, preserve_color, model, engine)
 
 
@@ -133,6 +133,7 @@ def video(
     style: str | Mapping[str, float] | Sequence[str] | None = None,
     *,
     style_image: Any = None,
+    style_size: int = 512,
     size: int | None = None,
     strength: float = 1.0,
     preserve_color: str | None = None,
@@ -154,7 +155,7 @@ def video(
     Args:
         style: a trained style name, ``{name: weight}`` or a list of names (as :func:`painterly.stylize`).
         style_image: instead of ``style``: any painting (file, image or bundled name), by AdaIN
-            (:func:`painterly.transfer`).
+            (:func:`painterly.transfer`); ``style_size``: its longest side is downscaled to this.
         size: longest side of the output in pixels (default: the input's), rounded to even numbers.
         strength: 0..1, how much of the style (for a painting: AdaIN's alpha).
         preserve_color: ``None``, ``"luminance"`` or ``"histogram"``.
@@ -205,7 +206,8 @@ def video(
     work = work_folder(out)
     settings = {"input": _fingerprint(src.path) if not info.is_folder else str(src.path.resolve()),
                 "style": style if not isinstance(style, Mapping) else dict(style), "style_image": str(style_image),
-                "size": [ew, eh], "strength": strength, "preserve_color": preserve_color, "temporal": temporal,
+                "style_size": style_size, "size": [ew, eh], "strength": strength, "preserve_color": preserve_color,
+                "temporal": temporal,
                 "model": str(model), "engine": engine, "fps": str(rate), "start": str(t_start),
                 "end": str(t_end), "segment_seconds": segment_seconds, "kind": kind,
                 "painter": getattr(painter, "__qualname__", None)}
@@ -231,7 +233,7 @@ def video(
     except OSError as exc:
         raise PainterlyError(f"cannot write '{out}': {exc.strerror or exc}") from None
 
-    paint = painter or _make_painter(style, style_image, strength, preserve_color, model, engine)
+    paint = painter or _make_painter(style, style_image, style_size, strength, preserve_color, model, engine)
     per_segment = max(1, round(Fraction(segment_seconds).limit_denominator(1000) * rate))
     horizon = t_end if t_end is not None else (Fraction(info.duration).limit_denominator(1_000_000)
                                                if info.duration else None)

@@ -22,7 +22,7 @@ CUT_CONSISTENT = 0.35
 #: Per-pixel photometric check: the blend weight falls off as exp(-|I_t - warp(I_t-1)| / this) (0..255).
 PHOTO_SIGMA = 24.0
 #: Longest side the flow is estimated at.
-FLOW_SIDE = 480
+FLOW_SIDE = 360
 
 
 def _thumb(luma: np.ndarray) -> np.ndarray:
