@@ -4,6 +4,7 @@ optional sine-wave audio track."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -23,7 +24,9 @@ def photo(name: str, height: int) -> np.ndarray:
 
 def pan(name: str, n: int, width: int, height: int, zoom: float = 1.15) -> list[np.ndarray]:
     """A camera pan: a ``width`` x ``height`` window sliding diagonally across the photo over ``n`` frames."""
-    img = photo(name, round(height * zoom))
+    with Image.open(PHOTOS / name) as im:
+        ratio = im.width / im.height
+    img = photo(name, max(round(height * zoom), math.ceil(width / ratio)))
     dx, dy = img.shape[1] - width, img.shape[0] - height
     out = []
     for i in range(n):
@@ -36,7 +39,9 @@ def pan(name: str, n: int, width: int, height: int, zoom: float = 1.15) -> list[
 def moving_subject(n: int, width: int, height: int, subject: str = "otters.jpg",
                    background: str = "colosseum.jpg") -> list[np.ndarray]:
     """A square patch of ``subject`` moving across a still ``background`` (occlusions and disocclusions)."""
-    back = photo(background, height)[:, :width]
+    img = Image.open(PHOTOS / background)
+    cover = max(height, math.ceil(width * img.height / img.width))  # tall enough to be at least ``width`` wide
+    back = np.ascontiguousarray(photo(background, cover)[:height, :width])
     side = height // 2
     patch = photo(subject, side)[:, :side]
     frames = []
