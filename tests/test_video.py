@@ -77,12 +77,16 @@ def test_round_trip_keeps_frames_rate_and_size(tmp_path):
     assert not work_folder(result.path).exists()
 
 
-@pytest.mark.parametrize("suffix", [".webm", ".gif"])
-def test_other_containers(tmp_path, suffix):
+@pytest.mark.parametrize("suffix", [".webm", ".gif", ".mov"])
+def test_other_containers_out_and_in(tmp_path, suffix):
     src = write_clip(tmp_path / "in.mp4", pan_frames(6), fps=12)
     out = video(src, tmp_path / f"out{suffix}", painter=invert, temporal=0.5, progress=False).path
     frames = read_frames(out)
     assert len(frames) == 6 and frames[0].shape == (H, W, 3)
+    again = video(out, tmp_path / "again.mp4", painter=invert, temporal=0, progress=False)  # as an input
+    assert again.frames == 6 and again.fps == 12
+    back = read_frames(again.path)[3].astype(int)
+    assert np.abs(back - read_frames(src)[3]).mean() < 12  # inverted twice
 
 
 def test_size_fps_trim_and_rotation(tmp_path):
@@ -96,6 +100,23 @@ def test_size_fps_trim_and_rotation(tmp_path):
     out = video(src, tmp_path / "frames", painter=invert, size=48, progress=False)
     first = read_frames(out.path)[0]
     assert first.shape == (48, 32, 3)  # rotation applied to the pixels of a frame folder
+
+
+@pytest.mark.parametrize(("times", "rate", "start", "end", "expected"), [
+    ([Fraction(i, 12) for i in range(6)], 12, 0, None, [0, 1, 2, 3, 4, 5]),
+    ([Fraction(round(1000 * i / 12), 1000) for i in range(6)], 12, 0, None, [0, 1, 2, 3, 4, 5]),  # ms timestamps
+    ([Fraction(i, 12) for i in range(12)], 6, 0, None, [0, 2, 4, 6, 8, 10]),
+    ([Fraction(i, 30) for i in range(30)], 24, 0, None, [int(i * 30 / 24 + 0.5) for i in range(24)]),  # nearest
+    ([Fraction(i, 12) for i in range(12)], 12, Fraction(1, 4), Fraction(3, 4), [3, 4, 5, 6, 7, 8]),
+    ([Fraction(0), Fraction(1, 10), Fraction(1, 2)], 10, 0, None, [0, 1, 1, 1, 1, 2]),  # a held frame (VFR)
+])
+def test_resampling_onto_a_constant_rate(times, rate, start, end, expected):
+    from painterly.video.io import _resample
+
+    durations = [b - a for a, b in zip(times, times[1:], strict=False)] + [Fraction(1, rate)]
+    timed = [(t, d, np.array(i)) for i, (t, d) in enumerate(zip(times, durations, strict=True))]
+    got = [int(x) for x in _resample(iter(timed), Fraction(start), Fraction(1, rate), end)]
+    assert got == expected
 
 
 def test_frame_folders_in_and_out(tmp_path):

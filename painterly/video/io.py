@@ -44,6 +44,17 @@ FRAME_NAME = "frame_{:06d}.png"
 _EPS = Fraction(1, 100_000)
 
 
+#: Frame rates a measured rate within 1% is taken to be (timestamps in ms or 1/100 s only approximate them).
+COMMON_RATES = tuple(Fraction(r) for r in (8, 10, 12, 15, 16, 20, 24, 25, 30, 48, 50, 60, 90, 100, 120)) + tuple(
+    Fraction(n, 1001) for n in (24000, 30000, 48000, 60000))
+
+
+def snap_rate(rate: Fraction) -> Fraction:
+    """The common frame rate nearest to ``rate`` when within 1% (else ``rate``, as a simple fraction)."""
+    best = min(COMMON_RATES, key=lambda r: abs(r - rate))
+    return best if abs(best - rate) <= rate / 100 else rate.limit_denominator(1001)
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What the pipeline needs to know about an input."""
@@ -151,9 +162,12 @@ class FrameSource:
             except av.FFmpegError as exc:
                 raise PainterlyError(f"cannot read video '{self.path}': damaged ({exc})") from None
             w, h = vs.codec_context.width, vs.codec_context.height
+            if "gif" in c.format.name and duration:  # delays in 1/100 s only approximate the rate: count frames
+                c.seek(0)
+                fps = Fraction(sum(1 for p in c.demux(vs) if p.size)) / Fraction(duration).limit_denominator(1000)
             if not fps or fps <= 0 or fps > 1000:
                 fps = Fraction(25)
-            return VideoInfo(w, h, Fraction(fps), duration, rotation - rotation % 90, bool(c.streams.audio))
+            return VideoInfo(w, h, snap_rate(Fraction(fps)), duration, rotation - rotation % 90, bool(c.streams.audio))
 
     def with_fps(self, fps: Fraction) -> None:
         """Set the rate of a folder of frames (a video file's own timestamps are kept)."""
@@ -215,21 +229,27 @@ class _Lazy:
 
 def _resample(timed: Iterator[tuple[Fraction, Fraction, object]], start: Fraction, step: Fraction,
               end: Fraction | None) -> Iterator[np.ndarray]:
-    """Frames at ``start + i * step`` (before ``end``) from (time, duration, frame) in time order."""
+    """Frames at ``start + i * step`` (before ``end``) from (time, duration, frame) in time order.
+
+    At each time: the frame on display then, where a frame counts from ``min(step, its predecessor's
+    duration) / 2`` before its timestamp: the nearest frame when the rates are steady (which absorbs
+    timestamps rounded to ms or 1/100 s), the held frame when the input has gaps.
+    """
     i = 0
-    cur = cur_end = None
+    cur = cur_dur = cur_end = None
     for t, dur, frame in timed:
         if cur is not None:
-            while (target := start + i * step) < t - _EPS:
+            lead = min(step, cur_dur) / 2
+            while (target := start + i * step) < t - lead:
                 if end is not None and target >= end - _EPS:
                     return
                 yield _array(cur)
                 i += 1
-        cur, cur_end = frame, t + dur
+        cur, cur_dur, cur_end = frame, dur, t + dur
     if cur is None:
         return
-    stop = cur_end if end is None else min(cur_end, end)
-    while start + i * step < stop - _EPS:
+    lead = min(step, cur_dur) / 2
+    while (target := start + i * step) < cur_end - lead and (end is None or target < end - _EPS):
         yield _array(cur)
         i += 1
 
@@ -425,8 +445,8 @@ def _segments_to_gif(segments: list[Path], out: Path) -> None:
                 q = Image.fromarray(frame).quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
                 pal = np.zeros((256, 4), np.uint8)
                 colors = np.asarray(q.getpalette(), np.uint8).reshape(-1, 3)[:256]
-                pal[: len(colors), :3] = colors
-                pal[:, 3] = 255
+                pal[: len(colors), 1:] = colors  # PyAV takes each entry as bytes A, R, G, B
+                pal[:, 0] = 255
                 vf = av.VideoFrame.from_ndarray((np.asarray(q), pal), format="pal8")
                 vf.pts = n
                 n += 1
