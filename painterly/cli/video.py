@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import PainterlyError
+from ..video.pipeline import DEFAULT_SEGMENT_SECONDS, DEFAULT_TEMPORAL
 from .stylize import parse_styles
 
 
@@ -30,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=None, help="longest side of the output (default: the input's)")
     p.add_argument("--strength", type=float, default=1.0, help="0..1: how much style (default 1)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None)
-    p.add_argument("--temporal", type=float, default=0.6,
+    p.add_argument("--temporal", type=float, default=DEFAULT_TEMPORAL,
                    help="0..1: blending with the previous frame along the optical flow (0: off; default %(default)s)")
     p.add_argument("--model", default=None, help="model file (default: the shipped one)")
     p.add_argument("--engine", choices=("auto", "onnxruntime", "torch"), default=None,
@@ -39,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output frame rate (default: the input's; for a folder of frames: its rate, default 25)")
     p.add_argument("--start", type=float, default=0.0, help="start at this time in seconds")
     p.add_argument("--duration", type=float, default=None, help="process this many seconds")
-    p.add_argument("--segment-seconds", type=float, default=10.0,
+    p.add_argument("--segment-seconds", type=float, default=DEFAULT_SEGMENT_SECONDS,
                    help="length of the resumable segments (default %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run (from OUTPUT.parts/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
