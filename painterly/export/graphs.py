@@ -20,6 +20,12 @@ from ..models.adain import ADAIN_LAYER, AdaINDecoder
 from ..models.transformer import ConvNormReLU, TransformerNet, reflect_pad
 
 
+def spatial_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean over H and W, keeping them as size 1. Exported as GlobalAveragePool: onnxruntime runs it fast in
+    any layout (a ReduceMean over (H, W) becomes a slow strided reduction once the int8 graph is NHWC)."""
+    return F.adaptive_avg_pool2d(x, 1)
+
+
 def stats_size(net: TransformerNet) -> int:
     """Length of the frozen-statistics vector: mean and var of every CIN layer."""
     return 2 * sum(m.num_features for m in net.norms())
@@ -53,8 +59,8 @@ class StylizeGraph(nn.Module):
         norm = layer.norm
         c = norm.num_features
         xf = x.float()  # statistics in fp32 (a no-op in fp32 graphs), as the torch model accumulates them
-        mean = xf.mean(dim=(2, 3), keepdim=True)
-        var = (xf - mean).square().mean(dim=(2, 3), keepdim=True)
+        mean = spatial_mean(xf)
+        var = spatial_mean((xf - mean).square())
         computed += [mean.flatten(1), var.flatten(1)]
         keep = 1.0 - use
         mean = mean * keep + frozen[:, offset : offset + c, None, None] * use
@@ -115,8 +121,8 @@ class DecoderGraph(nn.Module):
 def _mean_std(f: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Channel mean and std (biased variance + eps) as :func:`painterly.losses.calc_mean_std`."""
     f = f.float()
-    mean = f.mean(dim=(2, 3), keepdim=True)
-    var = (f - mean).square().mean(dim=(2, 3), keepdim=True)
+    mean = spatial_mean(f)
+    var = spatial_mean((f - mean).square())
     return mean, torch.sqrt(var + eps)
 
 

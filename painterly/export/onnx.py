@@ -283,9 +283,11 @@ def store_weights_fp16(model: Any, min_size: int = 16) -> Any:
     from onnx import TensorProto, helper, numpy_helper
 
     model = copy.deepcopy(model)
+    # quantization parameters must stay plain initializers for onnxruntime to fuse the QDQ pairs
+    qdq = {i for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") for i in n.input}
     casts = []
     for init in model.graph.initializer:
-        if init.data_type != TensorProto.FLOAT or math.prod(init.dims) < min_size:
+        if init.data_type != TensorProto.FLOAT or math.prod(init.dims) < min_size or init.name in qdq:
             continue
         arr = numpy_helper.to_array(init)
         name = init.name
@@ -363,9 +365,10 @@ def export_graph(spec: GraphSpec, path: str | os.PathLike, precision: str = "fp3
                  strict: bool = True, exporter: str = "legacy", **quant: Any) -> dict[str, Any]:
     """Export ``spec`` to ``path`` at ``precision``, validate the written file, return its metadata.
 
-    ``half_weights``: store fp32 weights as fp16 (fp32 precision only). ``calibration``: int8 calibration
-    images (default: the bundled photos, augmented). ``strict``: refuse (:class:`ModelError`, nothing
-    written) a file outside :data:`LIMITS`. ``quant``: options for :func:`painterly.export.quantize.quantize`.
+    ``half_weights``: store float weights as fp16, cast to fp32 in the graph (fp32 and int8 graphs).
+    ``calibration``: int8 calibration images or a folder (default: the bundled photos, augmented).
+    ``strict``: refuse (:class:`ModelError`, nothing written) a file outside :data:`LIMITS`.
+    ``quant``: options for :func:`painterly.export.quantize.quantize`.
     """
     import onnx
 
@@ -377,10 +380,12 @@ def export_graph(spec: GraphSpec, path: str | os.PathLike, precision: str = "fp3
         from .quantize import quantize
 
         model, info = quantize(model, spec, calibration, **quant)
-    elif precision == "fp32" and half_weights:
+    if precision != "fp16" and half_weights:
         model = store_weights_fp16(model)
     meta = {"format": FORMATS[spec.kind], "kind": spec.kind, "precision": precision, **spec.metadata,
-            "weights": "fp16 (cast to fp32 in the graph)" if precision == "fp32" and half_weights else precision,
+            "weights": {"fp32": "fp16, cast to fp32 in the graph", "fp16": "fp16",
+                        "int8": "int8 convolutions; other weights fp16, cast to fp32 in the graph"}[precision]
+            if half_weights else precision,
             "source": _source(source, exporter)}
     if info:
         meta["quantization"] = info

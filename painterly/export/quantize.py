@@ -21,7 +21,9 @@ import torch.nn.functional as F
 
 #: Convolutions kept in float by default, per graph kind, as positions in the graph's list of Conv
 #: nodes (negative: from the end); measured with :func:`sensitivity`.
-KEEP_FLOAT: dict[str, tuple[int, ...]] = {"stylize": (0, -1), "encoder": (0,), "decoder": (-1,), "pipeline": (0, -1)}
+KEEP_FLOAT: dict[str, tuple[int, ...]] = {"stylize": (0, -2), "encoder": (0,), "decoder": (-1,), "pipeline": (0, -1)}
+#: Calibration method per graph kind (measured with :func:`sensitivity`).
+METHOD: dict[str, str] = {"stylize": "percentile"}
 CALIBRATION_SIZE = 256
 
 
@@ -63,12 +65,13 @@ def conv_nodes(model: Any) -> list[str]:
 
 def quantize(model: Any, spec: Any, calibration: Sequence[torch.Tensor] | str | os.PathLike | None = None,
              keep_float: Sequence[int] | None = None, op_types: Sequence[str] | None = ("Conv",),
-             method: str = "minmax", feeds: list[dict[str, np.ndarray]] | None = None) -> tuple[Any, dict[str, Any]]:
+             method: str | None = None, feeds: list[dict[str, np.ndarray]] | None = None) -> tuple[Any, dict[str, Any]]:
     """An int8 QDQ copy of the fp32 ``onnx.ModelProto`` ``model`` exported from ``spec``, and facts about it.
 
     ``calibration``: images, a folder of photos, or ``None`` (bundled photos, augmented). ``keep_float``:
     positions of Conv nodes to leave in float (default :data:`KEEP_FLOAT`). ``method``: "minmax",
-    "entropy" or "percentile" calibration. ``feeds``: precomputed calibration feeds (overrides images).
+    "entropy" or "percentile" calibration (default :data:`METHOD`, else minmax). ``feeds``: precomputed
+    calibration feeds (overrides images).
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -82,6 +85,7 @@ def quantize(model: Any, spec: Any, calibration: Sequence[torch.Tensor] | str | 
         feeds = spec.calibrate(images)
     convs = conv_nodes(model)
     keep = KEEP_FLOAT.get(spec.kind, ()) if keep_float is None else tuple(keep_float)
+    method = method or METHOD.get(spec.kind, "minmax")
     exclude = sorted({convs[i] for i in keep if -len(convs) <= i < len(convs)})
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
