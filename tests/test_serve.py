@@ -418,7 +418,10 @@ def fake_web_dir(folder: Path) -> Path:
     return folder
 
 
-def test_device_option_offered_when_the_web_page_is_built(tmp_path):
+def test_device_option_offered_when_the_web_page_is_built(tmp_path, monkeypatch):
+    import painterly.serve.device as device_module
+
+    monkeypatch.setattr(device_module, "PRETRAINED", tmp_path / "no-pretrained")  # use the web folder's model
     web = fake_web_dir(tmp_path / "web")
     with TestClient(create_app(settings(web_dir=str(web)))) as c:
         device = c.get("/api/v1/config").json()["device"]
