@@ -179,6 +179,10 @@ def create_app(settings: ServeSettings | None = None, painter: Painter | None = 
         format: Annotated[Format, Form(description="result format")] = "jpeg",
     ) -> Response:
         """Paint the photo in a style, or a mix of two."""
+        names = [s.name for s in await run_in_threadpool(painter.style_names)]
+        for given in (style, style2):
+            if given and given not in names:  # checked here: the model's error names a server path
+                raise StyleNotFoundError(f"unknown style '{given}'; styles: {', '.join(names)}")
         spec: str | dict[str, float] = style
         if style2 and style2 != style and mix > 0:
             spec = {style: 1.0 - mix, style2: mix} if mix < 1 else style2
