@@ -1,0 +1,226 @@
+// Image operations of the painterly Python engine, re-done in plain JS so the browser feeds the network
+// the same pixels: Pillow's resampling (LANCZOS to shrink, BICUBIC to enlarge; separable, horizontal
+// pass then vertical, 22-bit fixed-point weights, uint8 between passes), painterly.imageio.resize_longest
+// and ensure_min_side, the bottom/right reflection padding to a multiple of 4
+// (painterly.models.transformer.pad_to_multiple), to_pil's rounding and Image.blend for the strength.
+//
+// Images here are {width, height, data: Uint8ClampedArray RGB (3 bytes a pixel)}.
+
+const PRECISION_BITS = 32 - 8 - 2;
+const ONE = 2 ** PRECISION_BITS;
+const HALF = 2 ** (PRECISION_BITS - 1);
+
+function sinc(x) {
+  if (x === 0) return 1;
+  x *= Math.PI;
+  return Math.sin(x) / x;
+}
+
+export const FILTERS = {
+  lanczos: { support: 3, fn: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
+  bicubic: {
+    support: 2,
+    fn: (x) => {
+      const a = -0.5;
+      if (x < 0) x = -x;
+      if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+      if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+      return 0;
+    },
+  },
+};
+
+/** Per output pixel: first input index, count and integer weights (Pillow's precompute_coeffs). */
+function coefficients(inSize, outSize, filter) {
+  const scale = inSize / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = filter.support * filterscale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const starts = new Int32Array(outSize);
+  const counts = new Int32Array(outSize);
+  const weights = new Float64Array(outSize * ksize);
+  const pre = new Float64Array(ksize);
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    const ss = 1 / filterscale;
+    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+    const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+    let total = 0;
+    for (let x = 0; x < xmax; x++) {
+      pre[x] = filter.fn((x + xmin - center + 0.5) * ss);
+      total += pre[x];
+    }
+    for (let x = 0; x < xmax; x++) {
+      const w = total !== 0 ? pre[x] / total : pre[x];
+      weights[xx * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
+    }
+    starts[xx] = xmin;
+    counts[xx] = xmax;
+  }
+  return { starts, counts, weights, ksize };
+}
+
+function clip8(acc) {
+  const v = Math.floor(acc / ONE);
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+function resampleHorizontal(img, outW, filter) {
+  const { starts, counts, weights, ksize } = coefficients(img.width, outW, filter);
+  const { width, height, data } = img;
+  const out = new Uint8ClampedArray(outW * height * 3);
+  for (let y = 0; y < height; y++) {
+    const row = y * width * 3;
+    for (let xx = 0; xx < outW; xx++) {
+      const x0 = starts[xx], n = counts[xx], k = xx * ksize;
+      let r = HALF, g = HALF, b = HALF;
+      for (let x = 0; x < n; x++) {
+        const w = weights[k + x], p = row + (x0 + x) * 3;
+        r += data[p] * w;
+        g += data[p + 1] * w;
+        b += data[p + 2] * w;
+      }
+      const o = (y * outW + xx) * 3;
+      out[o] = clip8(r);
+      out[o + 1] = clip8(g);
+      out[o + 2] = clip8(b);
+    }
+  }
+  return { width: outW, height, data: out };
+}
+
+function resampleVertical(img, outH, filter) {
+  const { starts, counts, weights, ksize } = coefficients(img.height, outH, filter);
+  const { width, data } = img;
+  const out = new Uint8ClampedArray(width * outH * 3);
+  for (let yy = 0; yy < outH; yy++) {
+    const y0 = starts[yy], n = counts[yy], k = yy * ksize;
+    for (let x = 0; x < width; x++) {
+      let r = HALF, g = HALF, b = HALF;
+      for (let y = 0; y < n; y++) {
+        const w = weights[k + y], p = ((y0 + y) * width + x) * 3;
+        r += data[p] * w;
+        g += data[p + 1] * w;
+        b += data[p + 2] * w;
+      }
+      const o = (yy * width + x) * 3;
+      out[o] = clip8(r);
+      out[o + 1] = clip8(g);
+      out[o + 2] = clip8(b);
+    }
+  }
+  return { width, height: outH, data: out };
+}
+
+/** Pillow's Image.resize((w, h), filter) of an RGB image. */
+export function resize(img, w, h, filterName) {
+  const filter = FILTERS[filterName];
+  let out = img;
+  if (w !== img.width) out = resampleHorizontal(out, w, filter);
+  if (h !== img.height) out = resampleVertical(out, h, filter);
+  return out;
+}
+
+/** painterly.imageio.resize_longest: longest side `size`, aspect kept; LANCZOS down, BICUBIC up. */
+export function resizeLongest(img, size) {
+  const scale = size / Math.max(img.width, img.height);
+  const w = Math.max(1, pyRound(img.width * scale));
+  const h = Math.max(1, pyRound(img.height * scale));
+  if (w === img.width && h === img.height) return img;
+  return resize(img, w, h, scale < 1 ? "lanczos" : "bicubic");
+}
+
+/** painterly.imageio.ensure_min_side: BICUBIC upscale so the short side is at least `minSide`. */
+export function ensureMinSide(img, minSide = 16) {
+  const short = Math.min(img.width, img.height);
+  if (short >= minSide) return img;
+  const scale = minSide / short;
+  const w = Math.max(minSide, pyRound(img.width * scale));
+  const h = Math.max(minSide, pyRound(img.height * scale));
+  return resize(img, w, h, "bicubic");
+}
+
+/** Python's round(): halves to even. */
+export function pyRound(v) {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Reflect index i into [0, n) without repeating the edge (torch's "reflect"), or clamp ("replicate"). */
+function sourceIndex(i, n, reflect) {
+  if (i < n) return i;
+  return reflect ? 2 * (n - 1) - i : n - 1;
+}
+
+/**
+ * RGB uint8 image -> planar float32 [1, 3, H', W'] in [0, 1], H' and W' padded bottom/right to multiples of
+ * `multiple` by reflection (replicate when the image is too small to reflect), as pad_to_multiple.
+ */
+export function toPaddedTensor(img, multiple = 4) {
+  const { width: w, height: h, data } = img;
+  const ph = (multiple - (h % multiple)) % multiple;
+  const pw = (multiple - (w % multiple)) % multiple;
+  const reflect = ph < h && pw < w;
+  const H = h + ph, W = w + pw, plane = H * W;
+  const t = new Float32Array(3 * plane);
+  for (let y = 0; y < H; y++) {
+    const sy = sourceIndex(y, h, reflect);
+    for (let x = 0; x < W; x++) {
+      const p = (sy * w + sourceIndex(x, w, reflect)) * 3, o = y * W + x;
+      t[o] = data[p] / 255;
+      t[plane + o] = data[p + 1] / 255;
+      t[2 * plane + o] = data[p + 2] / 255;
+    }
+  }
+  return { tensor: t, height: H, width: W };
+}
+
+/** Planar float [3, H, W] output -> the top-left w x h crop as RGB uint8 (to_pil's clamp and round-half-even). */
+export function fromTensor(t, H, W, w, h) {
+  const plane = H * W, out = new Uint8ClampedArray(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * W + x, o = (y * w + x) * 3;
+      for (let c = 0; c < 3; c++) {
+        let v = t[c * plane + i];
+        v = Number.isNaN(v) ? 0 : Math.min(1, Math.max(0, v));
+        out[o + c] = pyRound(Math.fround(v * 255));
+      }
+    }
+  }
+  return { width: w, height: h, data: out };
+}
+
+/** Pillow's Image.blend(photo, stylized, strength): photo + strength * (stylized - photo) in C float, truncated. */
+export function blend(photo, stylized, strength) {
+  if (strength >= 1) return stylized;
+  const f = Math.fround, alpha = f(strength);
+  const a = photo.data, b = stylized.data, out = new Uint8ClampedArray(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = Math.trunc(f(a[i] + f(alpha * (b[i] - a[i]))));
+  return { width: photo.width, height: photo.height, data: out };
+}
+
+/** RGB image -> ImageData (opaque RGBA) for a canvas. */
+export function toImageData(img) {
+  const { width, height, data } = img;
+  const rgba = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
+    rgba[j] = data[i];
+    rgba[j + 1] = data[i + 1];
+    rgba[j + 2] = data[i + 2];
+    rgba[j + 3] = 255;
+  }
+  return new ImageData(rgba, width, height);
+}
+
+/** RGBA ImageData -> RGB image (alpha dropped; the caller flattens transparent photos first). */
+export function fromImageData(imageData) {
+  const { width, height, data } = imageData;
+  const rgb = new Uint8ClampedArray(width * height * 3);
+  for (let i = 0, j = 0; j < data.length; i += 3, j += 4) {
+    rgb[i] = data[j];
+    rgb[i + 1] = data[j + 1];
+    rgb[i + 2] = data[j + 2];
+  }
+  return { width, height, data: rgb };
+}
