@@ -82,8 +82,21 @@ def _load_photo(page, path: Path) -> None:
     page.wait_for_function(f"document.getElementById('photo-info').textContent.startsWith({json.dumps(path.name)})")
 
 
+def _drop_photo(page, name: str) -> None:
+    """Drop a bundled sample photo (served from web/vendor/photos/) onto the result area."""
+    page.evaluate("""async (name) => {
+        const blob = await (await fetch('vendor/photos/' + name)).blob();
+        const dt = new DataTransfer();
+        dt.items.add(new File([blob], name, {type: 'image/jpeg'}));
+        document.getElementById('result').dispatchEvent(
+            new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", name)
+    page.wait_for_function(f"document.getElementById('photo-info').textContent.startsWith({json.dumps(name)})")
+
+
 def _paint(page, size: int, timeout_ms: int = 180_000) -> None:
-    page.select_option("#size", str(size))
+    if page.input_value("#size") != str(size):
+        page.select_option("#size", str(size))
     runs = page.evaluate("window.painterly.state.runs.length")
     page.click("#run")
     page.wait_for_function(f"window.painterly.state.runs.length > {runs} && !window.painterly.state.running",
@@ -162,6 +175,12 @@ def test_canvas_matches_python_onnxruntime(page, tmp_path):
     assert diff.mean() < 2.0
     # Blend with the photo actually happened (strength 0.8 is not the bare stylized output).
     assert np.abs(canvas[..., :3].astype(int) - browser_photo.astype(int)).mean() > 5
+
+    with page.expect_download() as download:
+        page.click("#download")
+    assert download.value.suggested_filename == "crop-starry-night.png"
+    png = np.asarray(Image.open(download.value.path()).convert("RGB"))
+    np.testing.assert_array_equal(png, canvas[..., :3])
     assert not page.errors
 
 
@@ -177,7 +196,11 @@ def _resize_diff(browser_photo: np.ndarray, path: Path, size: int) -> np.ndarray
 
 
 def test_latency_at_512(page):
-    _load_photo(page, PHOTOS / "colosseum.jpg")
+    _drop_photo(page, "colosseum.jpg")
+    page.click("label[for=style-starry-night]")
+    page.check("#mix-on")
+    page.select_option("#style2", "great-wave")
+    page.fill("#mix", "25")
     page.fill("#strength", "100")
     runs = []
     for _ in range(2):
@@ -197,5 +220,6 @@ def test_latency_at_512(page):
     assert "ms" in page.inner_text("#timings")
     shot = os.environ.get("PAINTERLY_WEB_SCREENSHOT")
     if shot:
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(ROOT / shot), full_page=True)
     assert not page.errors

@@ -12,7 +12,7 @@ const ui = {
   input: $("photo-input"), drop: $("drop"), samples: $("samples"), photoInfo: $("photo-info"),
   gallery: $("gallery"), mixOn: $("mix-on"), mixControls: $("mix-controls"), style2: $("style2"),
   mix: $("mix"), mixOut: $("mix-out"), strength: $("strength"), strengthOut: $("strength-out"),
-  size: $("size"), run: $("run"), download: $("download"), form: $("controls"), canvas: $("result"),
+  size: $("size"), run: $("run"), download: $("download"), compare: $("compare"), form: $("controls"), canvas: $("result"),
   placeholder: $("placeholder"), busy: $("busy"), status: $("status"), timings: $("timings"), backend: $("backend"),
 };
 
@@ -119,6 +119,8 @@ async function setPhoto(blob, name) {
   showImage(state.photo);
   ui.placeholder.hidden = true;
   ui.download.disabled = true;
+  ui.compare.disabled = true;
+  ui.canvas.setAttribute("aria-label", "The chosen photo");
   updateRunButton();
   setStatus("Photo loaded. Press Paint.");
 }
@@ -178,8 +180,13 @@ function render() {
 }
 
 async function run() {
-  if (!state.photo || !state.session || state.running) return;
+  if (!state.photo || !state.session) return;
+  if (state.running) {
+    state.pending = true; // settings changed while painting: paint again when done
+    return;
+  }
   state.running = true;
+  state.pending = false;
   updateRunButton();
   ui.busy.hidden = false;
   setStatus("Painting…");
@@ -192,6 +199,10 @@ async function run() {
     state.runs.push({ size, inferenceMs: result.inferenceMs, totalMs: result.totalMs });
     render();
     ui.download.disabled = false;
+    ui.compare.disabled = false;
+    const title = (name) => state.info.styles.find((s) => s.name === name)?.title || name;
+    const mixed = ui.mixOn.checked && Number(ui.mix.value) > 0 ? ` mixed with ${title(ui.style2.value)}` : "";
+    ui.canvas.setAttribute("aria-label", `The photo painted in the style of ${title(state.last.style)}${mixed}`);
     const [h, w] = [result.photo.height, result.photo.width];
     setStatus(`Painted ${w} × ${h} in ${result.totalMs.toFixed(0)} ms.`);
     showTimings(result);
@@ -203,6 +214,12 @@ async function run() {
     ui.busy.hidden = true;
     updateRunButton();
   }
+  if (state.pending) run();
+}
+
+/** After a first painting, changing the style, mix or size paints again. */
+function rerun() {
+  if (state.last || state.running) run();
 }
 
 function showTimings(r) {
@@ -244,19 +261,33 @@ function wire() {
     const f = ui.input.files?.[0];
     if (f) setPhoto(f, f.name);
   });
+  // A photo may be dropped anywhere on the page; the drop zone lights up.
   for (const ev of ["dragenter", "dragover"]) {
-    ui.drop.addEventListener(ev, (e) => { e.preventDefault(); ui.drop.classList.add("over"); });
+    document.addEventListener(ev, (e) => { e.preventDefault(); ui.drop.classList.add("over"); });
   }
-  for (const ev of ["dragleave", "drop"]) {
-    ui.drop.addEventListener(ev, () => ui.drop.classList.remove("over"));
-  }
-  ui.drop.addEventListener("drop", (e) => {
+  document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) ui.drop.classList.remove("over"); });
+  document.addEventListener("drop", (e) => {
     e.preventDefault();
-    const f = [...(e.dataTransfer?.files || [])].find((x) => x.type.startsWith("image/")) || e.dataTransfer?.files?.[0];
+    ui.drop.classList.remove("over");
+    const files = [...(e.dataTransfer?.files || [])];
+    const f = files.find((x) => x.type.startsWith("image/")) || files[0];
     if (f) setPhoto(f, f.name);
   });
-  ui.mixOn.addEventListener("change", () => { ui.mixControls.hidden = !ui.mixOn.checked; });
+  ui.gallery.addEventListener("change", rerun);
+  ui.style2.addEventListener("change", rerun);
+  ui.size.addEventListener("change", rerun);
+  ui.mixOn.addEventListener("change", () => { ui.mixControls.hidden = !ui.mixOn.checked; rerun(); });
   ui.mix.addEventListener("input", () => { ui.mixOut.value = `${ui.mix.value}%`; });
+  ui.mix.addEventListener("change", rerun);
+  // Compare: the photo while the button is held (pointer, or Space/Enter on the keyboard).
+  const show = (photo) => {
+    if (!state.last) return;
+    if (photo) showImage(state.last.photo); else render();
+  };
+  ui.compare.addEventListener("pointerdown", () => show(true));
+  for (const ev of ["pointerup", "pointerleave", "blur"]) ui.compare.addEventListener(ev, () => show(false));
+  ui.compare.addEventListener("keydown", (e) => { if (e.key === " " || e.key === "Enter") { e.preventDefault(); show(true); } });
+  ui.compare.addEventListener("keyup", () => show(false));
   ui.strength.addEventListener("input", () => { ui.strengthOut.value = `${ui.strength.value}%`; render(); });
   ui.form.addEventListener("submit", (e) => { e.preventDefault(); run(); });
   ui.download.addEventListener("click", download);
