@@ -42,8 +42,9 @@ def _requirements() -> str | None:
               VENDOR / "model.json"]
     if not all(p.is_file() for p in needed):
         return "web/vendor/ is not built (make web)"
-    if not (VENDOR / json.loads((VENDOR / "model.json").read_text())["file"]).is_file():
-        return "web/vendor/ has no model (make web)"
+    models = json.loads((VENDOR / "model.json").read_text()).get("models") or [{"file": "-"}]
+    if not all((VENDOR / m["file"]).is_file() for m in models):
+        return "web/vendor/ lacks its model (make web)"
     return None
 
 
@@ -145,16 +146,12 @@ def test_canvas_matches_python_onnxruntime(page, tmp_path):
     page.fill("#strength", "80")
     _paint(page, 128)
 
-    got = page.evaluate("""() => {
-        const s = window.painterly.state.last, c = document.getElementById('result');
-        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        return {w: s.photo.width, h: s.photo.height, canvas: Array.from(px), padded: s.padded,
-                weights: s.styleWeights, strength: s.strength, style: s.style, ms: s.inferenceMs};
-    }""")
+    got = _canvas(page)
     w, h = got["w"], got["h"]
     assert (w, h) == (128, 93) and got["padded"] == [96, 128]
     assert got["style"] == "starry-night" and got["strength"] == pytest.approx(0.8)
-    names = [s["name"] for s in json.loads((VENDOR / "model.json").read_text())["styles"]]
+    info = json.loads((VENDOR / "model.json").read_text())
+    names = [s["name"] for s in info["styles"]]
     expected = np.zeros(len(names))
     expected[names.index("starry-night")], expected[names.index("udnie")] = 0.7, 0.3
     np.testing.assert_allclose(got["weights"], expected, atol=1e-6)
@@ -164,24 +161,50 @@ def test_canvas_matches_python_onnxruntime(page, tmp_path):
     resize_diff = _resize_diff(browser_photo, photo, 128)
     assert resize_diff.max() <= 1
 
-    canvas = np.asarray(got["canvas"], np.uint8).reshape(h, w, 4)
-    assert (canvas[..., 3] == 255).all()
-    model = VENDOR / json.loads((VENDOR / "model.json").read_text())["file"]
-    ref = _python_reference(browser_photo, list(expected), 0.8, model)
-    diff = np.abs(canvas[..., :3].astype(int) - ref.astype(int))
-    print(f"canvas vs Python onnxruntime ({w}x{h}, int8, strength 0.8): mean abs diff {diff.mean():.4f}/255, "
-          f"max {diff.max()}/255, {np.mean(diff > 2) * 100:.2f}% of values off by more than 2; "
-          f"browser network {got['ms']:.0f} ms")
-    assert diff.mean() < 2.0
+    canvas = _compare(got, browser_photo, list(expected), info["models"][0])
     # Blend with the photo actually happened (strength 0.8 is not the bare stylized output).
-    assert np.abs(canvas[..., :3].astype(int) - browser_photo.astype(int)).mean() > 5
+    assert np.abs(canvas.astype(int) - browser_photo.astype(int)).mean() > 5
 
     with page.expect_download() as download:
         page.click("#download")
     assert download.value.suggested_filename == "crop-starry-night.png"
     png = np.asarray(Image.open(download.value.path()).convert("RGB"))
-    np.testing.assert_array_equal(png, canvas[..., :3])
+    np.testing.assert_array_equal(png, canvas)
+
+    for m in info["models"][1:]:  # other precisions offered by the page (changing the model paints again)
+        page.select_option("#model", m["file"])
+        page.wait_for_function(f"window.painterly.state.last.model === {json.dumps(m['file'])} "
+                               "&& !window.painterly.state.running", timeout=180_000)
+        _compare(_canvas(page), browser_photo, list(expected), m)
+    if len(info["models"]) > 1:
+        page.select_option("#model", info["models"][0]["file"])
+        page.wait_for_function("!window.painterly.state.running && window.painterly.state.last.model === "
+                               f"{json.dumps(info['models'][0]['file'])}", timeout=180_000)
     assert not page.errors
+
+
+def _canvas(page) -> dict:
+    return page.evaluate("""() => {
+        const s = window.painterly.state.last, c = document.getElementById('result');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return {w: s.photo.width, h: s.photo.height, canvas: Array.from(px), padded: s.padded, model: s.model,
+                weights: s.styleWeights, strength: s.strength, style: s.style, ms: s.inferenceMs};
+    }""")
+
+
+def _compare(got: dict, photo: np.ndarray, weights: list[float], model: dict) -> np.ndarray:
+    """The canvas (H, W, 3) after checking it against Python onnxruntime's result for ``model``."""
+    w, h = got["w"], got["h"]
+    assert got["model"] == model["file"]
+    canvas = np.asarray(got["canvas"], np.uint8).reshape(h, w, 4)
+    assert (canvas[..., 3] == 255).all()
+    ref = _python_reference(photo, weights, got["strength"], VENDOR / model["file"])
+    diff = np.abs(canvas[..., :3].astype(int) - ref.astype(int))
+    print(f"canvas vs Python onnxruntime ({w}x{h}, {model['precision']}, strength {got['strength']}): "
+          f"mean abs diff {diff.mean():.4f}/255, max {diff.max()}/255, {np.mean(diff > 2) * 100:.2f}% of values "
+          f"off by more than 2; browser network {got['ms']:.0f} ms")
+    assert diff.mean() < 2.0
+    return canvas[..., :3]
 
 
 def _resize_diff(browser_photo: np.ndarray, path: Path, size: int) -> np.ndarray:

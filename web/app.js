@@ -12,13 +12,13 @@ const ui = {
   input: $("photo-input"), drop: $("drop"), samples: $("samples"), photoInfo: $("photo-info"),
   gallery: $("gallery"), mixOn: $("mix-on"), mixControls: $("mix-controls"), style2: $("style2"),
   mix: $("mix"), mixOut: $("mix-out"), strength: $("strength"), strengthOut: $("strength-out"),
-  size: $("size"), run: $("run"), download: $("download"), compare: $("compare"), form: $("controls"), canvas: $("result"),
+  size: $("size"), model: $("model"), modelRow: $("model-row"), run: $("run"), download: $("download"), compare: $("compare"), form: $("controls"), canvas: $("result"),
   placeholder: $("placeholder"), busy: $("busy"), status: $("status"), timings: $("timings"), backend: $("backend"),
 };
 
 // State, also read by the browser test through window.painterly.
 const state = {
-  info: null, session: null, photo: null, photoName: "photo", running: false,
+  info: null, session: null, sessions: new Map(), model: null, photo: null, photoName: "photo", running: false,
   last: null, // {photo, stylized, styleWeights, size, inferenceMs, totalMs, ...} of the latest run
   runs: [],
 };
@@ -30,24 +30,35 @@ function threads() {
   return n ? Math.max(1, parseInt(n, 10)) : Math.min(navigator.hardwareConcurrency || 1, 8);
 }
 
-async function loadModel() {
+async function loadInfo() {
   const res = await fetch("vendor/model.json");
   if (!res.ok) throw new Error("web/vendor/ is not built (run 'make web')");
   state.info = await res.json();
   ort.env.wasm.wasmPaths = new URL("vendor/ort/", location.href).href;
   ort.env.wasm.numThreads = threads();
   ort.env.wasm.proxy = false;
-  const t0 = performance.now();
-  state.session = await ort.InferenceSession.create(`vendor/${state.info.file}`, {
-    executionProviders: ["wasm"], graphOptimizationLevel: "all",
-  });
-  const loadMs = performance.now() - t0;
+}
+
+/** Make (or reuse) the session of model entry `m` of model.json and make it current. */
+async function useModel(m) {
+  let entry = state.sessions.get(m.file);
+  if (!entry) {
+    setStatus(`Loading the ${m.precision} model…`);
+    const t0 = performance.now();
+    const session = await ort.InferenceSession.create(`vendor/${m.file}`, {
+      executionProviders: ["wasm"], graphOptimizationLevel: "all",
+    });
+    entry = { session, loadMs: performance.now() - t0 };
+    state.sessions.set(m.file, entry);
+  }
+  state.session = entry.session;
+  state.model = m;
+  const n = ort.env.wasm.numThreads;
   // onnxruntime-web ships one wasm build: SIMD, threads-capable (ort-wasm-simd-threaded.wasm).
-  ui.backend.textContent = `onnxruntime-web ${ort.env.versions.web}, wasm SIMD, ` +
-    `${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads > 1 ? "s" : ""}` +
+  ui.backend.textContent = `onnxruntime-web ${ort.env.versions.web}, wasm SIMD, ${n} thread${n > 1 ? "s" : ""}` +
     (self.crossOriginIsolated ? " (cross-origin isolated)" : " (not cross-origin isolated)") +
-    `, ${state.info.precision} model, loaded in ${loadMs.toFixed(0)} ms`;
-  return loadMs;
+    `, ${m.precision} model (${(m.bytes / 2 ** 20).toFixed(1)} MiB), loaded in ${entry.loadMs.toFixed(0)} ms`;
+  return entry.loadMs;
 }
 
 function buildGallery() {
@@ -78,6 +89,10 @@ function buildGallery() {
     ui.gallery.append(label);
     ui.style2.append(new Option(s.title || s.name, s.name, false, i === 1));
   });
+  for (const m of state.info.models) {
+    ui.model.append(new Option(`${m.precision} (${(m.bytes / 2 ** 20).toFixed(1)} MiB)`, m.file));
+  }
+  ui.modelRow.hidden = state.info.models.length < 2;
   for (const url of state.info.photos || []) {
     const b = document.createElement("button");
     b.type = "button";
@@ -195,7 +210,8 @@ async function run() {
     const size = Number(ui.size.value);
     const weights = styleWeights();
     const result = await stylize(size, weights);
-    state.last = { ...result, size, styleWeights: Array.from(weights), style: selectedStyle() };
+    state.last = { ...result, size, styleWeights: Array.from(weights), style: selectedStyle(),
+      model: state.model.file };
     state.runs.push({ size, inferenceMs: result.inferenceMs, totalMs: result.totalMs });
     render();
     ui.download.disabled = false;
@@ -276,6 +292,19 @@ function wire() {
   ui.gallery.addEventListener("change", rerun);
   ui.style2.addEventListener("change", rerun);
   ui.size.addEventListener("change", rerun);
+  ui.model.addEventListener("change", async () => {
+    const m = state.info.models.find((x) => x.file === ui.model.value);
+    ui.run.disabled = true;
+    try {
+      await useModel(m);
+      setStatus(`The ${m.precision} model is ready.`);
+    } catch (err) {
+      console.error(err);
+      setStatus(`Cannot load the ${m.precision} model: ${err.message || err}`, true);
+    }
+    updateRunButton();
+    rerun();
+  });
   ui.mixOn.addEventListener("change", () => { ui.mixControls.hidden = !ui.mixOn.checked; rerun(); });
   ui.mix.addEventListener("input", () => { ui.mixOut.value = `${ui.mix.value}%`; });
   ui.mix.addEventListener("change", rerun);
@@ -296,11 +325,12 @@ function wire() {
 const ready = (async () => {
   wire();
   try {
-    const loadMs = await loadModel();
+    await loadInfo();
     buildGallery();
+    const loadMs = await useModel(state.info.models[0]);
     setStatus(`Model ready (${state.info.styles.length} styles). Choose a photo.`);
     updateRunButton();
-    return { loadMs, threads: ort.env.wasm.numThreads, isolated: self.crossOriginIsolated };
+    return { loadMs, threads: ort.env.wasm.numThreads, isolated: self.crossOriginIsolated, models: state.info.models };
   } catch (err) {
     console.error(err);
     setStatus(`Cannot load the model: ${err.message || err}`, true);

@@ -1,11 +1,11 @@
 """Fill web/vendor/ for the browser demo (run by ``make web`` after ``npm ci`` in web/).
 
 Copies onnxruntime-web's wasm runtime (ESM loader, Emscripten glue, .wasm) out of web/node_modules,
-the stylization model, a JSON of its ``painterly`` metadata (the page reads styles and ``stats_size``
-from it; onnxruntime-web does not expose metadata_props), thumbnails of the bundled paintings the
-model's styles come from, and the bundled sample photos.
+the stylization model(s), model.json with what the page needs from their ``painterly`` metadata (styles,
+``stats_size``, precision; onnxruntime-web does not expose metadata_props), thumbnails of the bundled
+paintings the styles come from, and the bundled sample photos.
 
-    python web/prepare.py [--model painterly/pretrained/multistyle.int8.onnx]
+    python web/prepare.py [--model painterly/pretrained/multistyle.int8.onnx [--model other.onnx ...]]
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ def copy_runtime(dest: Path, dist: Path = ORT_DIST) -> None:
 
 
 def model_info(path: Path) -> dict:
-    """What the page needs from the model's metadata."""
+    """What the page needs from a stylization graph's metadata."""
     meta = read_onnx_metadata(path, kind="stylize")
-    return {"file": path.name, "precision": meta["precision"], "stats_size": meta["stats_size"],
+    return {"file": f"model/{path.name}", "precision": meta["precision"], "bytes": path.stat().st_size,
+            "stats_size": meta["stats_size"],
             "styles": [{k: str(s.get(k, "")) for k in ("name", "title", "artist", "source")} for s in meta["styles"]]}
 
 
@@ -61,36 +62,61 @@ def write_thumbnails(styles: list[dict], dest: Path) -> None:
             style["thumb"] = f"thumbs/{style['name']}.jpg"
 
 
-def prepare(model: Path = DEFAULT_MODEL, out: Path = WEB / "vendor", dist: Path = ORT_DIST) -> dict:
-    """Build ``out`` (runtime, model, model JSON, thumbnails, sample photos); returns the model JSON."""
-    if not model.is_file():
-        raise PainterlyError(f"model '{model}' not found: export it with 'painterly export' or pass --model FILE")
+def default_models() -> list[Path]:
+    """The shipped int8 graph, and the fp32 one beside it when present (the page offers both)."""
+    fp32 = DEFAULT_MODEL.with_name("multistyle.fp32.onnx")
+    return [DEFAULT_MODEL] + ([fp32] if fp32.is_file() else [])
+
+
+def prepare(models: list[Path] | None = None, out: Path = WEB / "vendor", dist: Path = ORT_DIST) -> dict:
+    """Build ``out`` (runtime, models, model.json, thumbnails, sample photos); returns model.json's content.
+
+    ``models``: stylization graphs with the same styles (default :func:`default_models`); the first is the
+    page's default.
+    """
+    models = list(models or default_models())
+    for model in models:
+        if not model.is_file():
+            raise PainterlyError(f"model '{model}' not found: export it with 'painterly export' or pass --model FILE")
+    entries = [model_info(m) for m in models]
+    first = entries[0]
+    for model, entry in zip(models, entries, strict=True):
+        if entry["styles"] != first["styles"] or entry["stats_size"] != first["stats_size"]:
+            raise PainterlyError(f"'{model}' has other styles than '{models[0]}': give models of one network")
+    if len({e["file"] for e in entries}) != len(entries):
+        raise PainterlyError("two models with the same file name")
     copy_runtime(out / "ort", dist)
-    info = model_info(model)
-    (out / "model").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(model, out / "model" / model.name)
-    write_thumbnails(info["styles"], out / "thumbs")
+    shutil.rmtree(out / "model", ignore_errors=True)
+    (out / "model").mkdir(parents=True)
+    for model in models:
+        shutil.copy2(model, out / "model" / model.name)
+    styles = first["styles"]
+    write_thumbnails(styles, out / "thumbs")
     (out / "photos").mkdir(exist_ok=True)
-    info["photos"] = []
+    photos = []
     for photo in sorted(PHOTOS.glob("*.jpg")):
         shutil.copy2(photo, out / "photos" / photo.name)
-        info["photos"].append(f"photos/{photo.name}")
-    info["file"] = f"model/{model.name}"
+        photos.append(f"photos/{photo.name}")
+    info = {"styles": styles, "stats_size": first["stats_size"], "photos": photos,
+            "models": [{k: e[k] for k in ("file", "precision", "bytes")} for e in entries]}
     (out / "model.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="stylization ONNX file (int8 shipped)")
+    parser.add_argument("--model", type=Path, action="append", dest="models",
+                        help="stylization ONNX file; repeat for a choice of models, the first is the default "
+                             "(default: the shipped multistyle.int8.onnx, and multistyle.fp32.onnx if present)")
     parser.add_argument("--out", type=Path, default=WEB / "vendor", help="output folder (default web/vendor)")
     args = parser.parse_args(argv)
     try:
-        info = prepare(args.model, args.out)
+        info = prepare(args.models, args.out)
     except PainterlyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.out}: onnxruntime-web, {info['file']} ({info['precision']}, {len(info['styles'])} styles)")
+    models = ", ".join(f"{m['file']} ({m['precision']}, {m['bytes'] / 2**20:.1f} MiB)" for m in info["models"])
+    print(f"{args.out}: onnxruntime-web, {models}; {len(info['styles'])} styles")
     return 0
 
 
