@@ -104,14 +104,18 @@ def _paint(page, size: int, timeout_ms: int = 180_000) -> None:
                            timeout=timeout_ms)
 
 
-def _python_reference(photo: np.ndarray, weights: list[float], strength: float, model: Path) -> np.ndarray:
+def _python_reference(photo: np.ndarray, weights: list[float], strength: float, model: Path,
+                      optimization: str) -> np.ndarray:
     """painterly's stylize pipeline in Python onnxruntime, from the same resized photo (H, W, 3) uint8."""
     import onnxruntime as ort
 
     from painterly.imageio import to_pil, to_tensor
     from painterly.models.transformer import pad_to_multiple
 
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}[optimization]
+    session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
     meta = json.loads((VENDOR / "model.json").read_text())
     img = Image.fromarray(photo)
     x, (h, w) = pad_to_multiple(to_tensor(img), 4)
@@ -193,17 +197,23 @@ def _canvas(page) -> dict:
 
 
 def _compare(got: dict, photo: np.ndarray, weights: list[float], model: dict) -> np.ndarray:
-    """The canvas (H, W, 3) after checking it against Python onnxruntime's result for ``model``."""
+    """The canvas (H, W, 3) after checking it against Python onnxruntime's result for ``model``.
+
+    The wasm build has the portable kernels only: its graph is native onnxruntime's at optimization level
+    "extended" (QDQ fused to QLinearConv etc.); "all" adds native-only layout changes (NCHWc/NHWC), whose
+    int8 rounding differs slightly (the same distance from the fp32 model). Both are reported.
+    """
     w, h = got["w"], got["h"]
     assert got["model"] == model["file"]
     canvas = np.asarray(got["canvas"], np.uint8).reshape(h, w, 4)
     assert (canvas[..., 3] == 255).all()
-    ref = _python_reference(photo, weights, got["strength"], VENDOR / model["file"])
-    diff = np.abs(canvas[..., :3].astype(int) - ref.astype(int))
-    print(f"canvas vs Python onnxruntime ({w}x{h}, {model['precision']}, strength {got['strength']}): "
-          f"mean abs diff {diff.mean():.4f}/255, max {diff.max()}/255, {np.mean(diff > 2) * 100:.2f}% of values "
-          f"off by more than 2; browser network {got['ms']:.0f} ms")
-    assert diff.mean() < 2.0
+    for level, limit in (("extended", 2.0), ("all", 6.0)):
+        ref = _python_reference(photo, weights, got["strength"], VENDOR / model["file"], level)
+        diff = np.abs(canvas[..., :3].astype(int) - ref.astype(int))
+        print(f"canvas vs Python onnxruntime ({level}; {w}x{h}, {model['precision']}, strength {got['strength']}): "
+              f"mean abs diff {diff.mean():.4f}/255, max {diff.max()}/255, {np.mean(diff > 2) * 100:.2f}% of "
+              f"values off by more than 2; browser network {got['ms']:.0f} ms")
+        assert diff.mean() < limit, level
     return canvas[..., :3]
 
 
