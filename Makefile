@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.painterly-installed
 PHOTO   ?= painterly/assets/photos/lake.jpg
 STYLE   ?= starry-night
-WEB_MODEL ?= painterly/pretrained/multistyle.int8.onnx
+WEB_MODELS ?=
 NPM_STAMP := web/node_modules/.package-lock.json
 
 .PHONY: install run test bench lint clean web serve-web browser-deps
@@ -43,9 +43,10 @@ $(NPM_STAMP): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NPM_STAMP)
 
-# The demo's vendored runtime and model (gitignored web/vendor/); WEB_MODEL=FILE.onnx for another model.
+# The demo's vendored runtime and models (gitignored web/vendor/): the shipped multistyle.int8.onnx (and
+# multistyle.fp32.onnx when present); WEB_MODELS="a.onnx b.onnx" for others (the first is the default).
 web: $(STAMP) $(NPM_STAMP)
-	$(PY) web/prepare.py --model $(WEB_MODEL)
+	$(PY) web/prepare.py $(addprefix --model ,$(WEB_MODELS))
 
 serve-web: web
 	$(PY) web/serve.py

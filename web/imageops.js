@@ -1,6 +1,6 @@
 // Image operations of the painterly Python engine, re-done in plain JS so the browser feeds the network
-// the same pixels: Pillow's resampling (LANCZOS to shrink, BICUBIC to enlarge; separable, horizontal
-// pass then vertical, 22-bit fixed-point weights, uint8 between passes), painterly.imageio.resize_longest
+// the same pixels: Pillow's resampling (LANCZOS to shrink, BICUBIC to enlarge; separable, two passes in
+// Pillow's order, 22-bit fixed-point weights, uint8 between passes), painterly.imageio.resize_longest
 // and ensure_min_side, the bottom/right reflection padding to a multiple of 4
 // (painterly.models.transformer.pad_to_multiple), to_pil's rounding and Image.blend for the strength.
 //
@@ -112,12 +112,18 @@ function resampleVertical(img, outH, filter) {
   return { width, height: outH, data: out };
 }
 
-/** Pillow's Image.resize((w, h), filter) of an RGB image. */
+/**
+ * Pillow's Image.resize((w, h), filter) of an RGB image. Pillow (13.0, measured) runs the horizontal pass first,
+ * except when the height loses more than twice as many pixels as the width and the image does not grow both ways.
+ */
 export function resize(img, w, h, filterName) {
   const filter = FILTERS[filterName];
+  const grows = w > img.width && h > img.height;
+  const verticalFirst = !grows && img.height - h > 2 * (img.width - w);
   let out = img;
-  if (w !== img.width) out = resampleHorizontal(out, w, filter);
-  if (h !== img.height) out = resampleVertical(out, h, filter);
+  if (verticalFirst && h !== out.height) out = resampleVertical(out, h, filter);
+  if (w !== out.width) out = resampleHorizontal(out, w, filter);
+  if (h !== out.height) out = resampleVertical(out, h, filter);
   return out;
 }
 
