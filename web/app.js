@@ -12,8 +12,8 @@ const ui = {
   input: $("photo-input"), drop: $("drop"), samples: $("samples"), photoInfo: $("photo-info"),
   gallery: $("gallery"), mixOn: $("mix-on"), mixControls: $("mix-controls"), style2: $("style2"),
   mix: $("mix"), mixOut: $("mix-out"), strength: $("strength"), strengthOut: $("strength-out"),
-  size: $("size"), model: $("model"), modelRow: $("model-row"), run: $("run"), download: $("download"), compare: $("compare"), form: $("controls"), canvas: $("result"),
-  placeholder: $("placeholder"), busy: $("busy"), status: $("status"), timings: $("timings"), backend: $("backend"),
+  size: $("size"), model: $("model"), modelRow: $("model-row"), run: $("run"), download: $("download"),
+  compare: $("compare"), form: $("controls"), canvas: $("result"), placeholder: $("placeholder"), busy: $("busy"), status: $("status"), timings: $("timings"), backend: $("backend"),
 };
 
 // State, also read by the browser test through window.painterly.
@@ -26,8 +26,8 @@ const state = {
 function threads() {
   // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (web/serve.py sends COOP/COEP).
   if (!self.crossOriginIsolated) return 1;
-  const n = new URL(location.href).searchParams.get("threads");
-  return n ? Math.max(1, parseInt(n, 10)) : Math.min(navigator.hardwareConcurrency || 1, 8);
+  const n = parseInt(new URL(location.href).searchParams.get("threads"), 10);
+  return Number.isFinite(n) && n > 0 ? n : Math.min(navigator.hardwareConcurrency || 1, 8);
 }
 
 async function loadInfo() {
@@ -171,8 +171,8 @@ function styleWeights() {
   return w.map((v) => v / total);
 }
 
-/** Stylize the current photo at `size`; returns the unblended result and timings. */
-async function stylize(size, weights) {
+/** Stylize the current photo at `size` with `session`; returns the unblended result and timings. */
+async function stylize(session, size, weights) {
   const t0 = performance.now();
   const photo = resizeLongest(state.photo, size);
   const work = ensureMinSide(photo, 16);
@@ -185,7 +185,7 @@ async function stylize(size, weights) {
     use_stats: new ort.Tensor("float32", new Float32Array([0]), [1]),
   };
   const t1 = performance.now();
-  const out = await state.session.run(feeds, ["output"]);
+  const out = await session.run(feeds, ["output"]);
   const t2 = performance.now();
   let stylized = fromTensor(out.output.data, H, W, work.width, work.height);
   out.output.dispose?.();
@@ -222,11 +222,9 @@ async function run() {
   setStatus("Painting…");
   await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); // let the spinner paint
   try {
-    const size = Number(ui.size.value);
-    const weights = styleWeights();
-    const result = await stylize(size, weights);
-    state.last = { ...result, size, styleWeights: Array.from(weights), style: selectedStyle(),
-      model: state.model.file };
+    const size = Number(ui.size.value), weights = styleWeights(), style = selectedStyle(), model = state.model;
+    const result = await stylize(state.session, size, weights);
+    state.last = { ...result, size, styleWeights: Array.from(weights), style, model: model.file };
     state.runs.push({ size, inferenceMs: result.inferenceMs, totalMs: result.totalMs });
     render();
     ui.download.disabled = false;
