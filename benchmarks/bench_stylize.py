@@ -6,6 +6,9 @@ Each measurement runs in its own process, so its peak memory is its own. Rows:
   (contiguous layout, ``no_grad``): the denominator of the speed-up.
 * ``painterly``: :func:`painterly.stylize` with the shipped model, default settings
   (bf16 autocast on AMX CPUs, channels-last, ``inference_mode``), whole call incl. I/O.
+* ``huge``: :func:`painterly.stylize` on a 4096x4096 image (blended tiles): time and peak memory.
+* ``bf16-diff``: mean and max absolute difference (in 0-255 levels) between the bf16 and fp32
+  results of :func:`painterly.stylize` at 1024 px (the quality cost of the fast path).
 * ``train fp32`` / ``train bf16``: :func:`painterly.training.feedforward.train_feedforward`
   images/s at 256 px, batch 4, on the bundled photos: steady state over 20 steps (the first two,
   where oneDNN creates its kernels, excluded; the JSON also has the overall rate).
@@ -65,6 +68,25 @@ def child(mode: str, size: int, repeats: int) -> dict:
             painterly.stylize(img, "starry-night")
             times.append(time.perf_counter() - t)
         return {"seconds": statistics.median(times[WARMUP:])}
+    if mode == "huge":
+        from PIL import Image
+
+        import painterly
+
+        img = Image.open(PHOTO).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+        t = time.perf_counter()
+        painterly.stylize(img, "starry-night")
+        return {"seconds": time.perf_counter() - t}
+    if mode == "bf16-diff":
+        import numpy as np
+        from PIL import Image
+
+        import painterly
+
+        img = Image.open(PHOTO).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+        a, b = (np.asarray(painterly.stylize(img, "starry-night", precision=p), dtype=np.float64)
+                for p in ("bf16", "fp32"))
+        return {"mean_abs_levels": float(np.abs(a - b).mean()), "max_abs_levels": float(np.abs(a - b).max())}
     # training throughput
     from painterly.paintings import bundled_painting
     from painterly.training.common import TrainOptions
@@ -98,6 +120,7 @@ def main() -> None:
     train_steps = 4 if args.quick else 20
     train_size = 64 if args.quick else 256
     plan = [("baseline", s, repeats) for s in sizes] + [("painterly", s, repeats) for s in sizes]
+    plan += [("huge", 1024 if args.quick else 4096, 1), ("bf16-diff", sizes[-1], 1)]
     plan += [("train-fp32", train_size, train_steps), ("train-bf16", train_size, train_steps)]
     rows, records = [], []
     for mode, size, reps in plan:
@@ -115,6 +138,12 @@ def main() -> None:
         base, ours = by[("baseline", size)], by[("painterly", size)]
         rows.append([f"stylize {size}x{size}", f"{base['seconds']:.3f} s", f"{ours['seconds']:.3f} s",
                      f"{base['seconds'] / ours['seconds']:.2f}x", f"{ours['peak_rss_mib']:.0f} MiB"])
+    huge = next(r for r in records if r["mode"] == "huge")
+    rows.append([f"stylize {huge['size']}x{huge['size']} (tiled)", "", f"{huge['seconds']:.2f} s", "",
+                 f"{huge['peak_rss_mib']:.0f} MiB"])
+    diff = next(r for r in records if r["mode"] == "bf16-diff")
+    rows.append([f"bf16 vs fp32 output at {diff['size']} px", "", f"{diff['mean_abs_levels']:.2f}/255 mean, "
+                 f"{diff['max_abs_levels']:.0f}/255 max", "", ""])
     f32, b16 = by[("train-fp32", train_size)], by[("train-bf16", train_size)]
     rows.append([f"train {train_size}px, batch 4", f"{f32['images_per_s']:.2f} img/s",
                  f"{b16['images_per_s']:.2f} img/s (bf16)", f"{b16['images_per_s'] / f32['images_per_s']:.2f}x",

@@ -143,8 +143,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 
 def write_results(name: str, data: dict, markdown: str, quick: bool = False,
                   folder: Path = RESULTS) -> tuple[Path, Path]:
-    """Write ``NAME.json`` and ``NAME.md`` (``NAME.quick.*`` for quick runs) atomically."""
+    """Write ``NAME.json`` and ``NAME.md`` (``NAME.quick.*`` for quick runs) atomically; the JSON
+    gets the :func:`machine` stamp when ``data`` has none."""
     from painterly.imageio import atomic_write_bytes
+
+    data = {"machine": machine(), **data} if "machine" not in data else data
 
     stem = f"{name}.quick" if quick else name
     json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"

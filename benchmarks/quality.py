@@ -2,10 +2,10 @@
 
 * ``feedforward``: every style of the shipped multi-style model on the three sample photos,
   scored with the model's own training loss, against `painterly optimize` after 100 L-BFGS
-  steps from the photo with the same loss (``results/reference_feedforward.json``).
+  steps from the photo with the same loss (``references/reference_feedforward.json``).
 * ``arbitrary``: AdaIN and meta networks on the held-out paintings (never trained on),
   scored with the `painterly optimize` default loss, against optimize at 100 and 300 steps
-  (``results/reference_heldout.json``).
+  (``references/reference_heldout.json``).
 
 Both also report each output's ``lattice_score`` (periodic 4-pixel artifacts; about 1-1.5 is clean).
 
@@ -26,17 +26,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS, markdown_table, write_results  # noqa: E402
+from benchmarks.common import HERE, markdown_table, write_results  # noqa: E402
 from painterly.losses import PerceptualLoss  # noqa: E402
 from painterly.metrics import lattice_score, score_stylization  # noqa: E402
 from painterly.paintings import bundled_painting  # noqa: E402
+
+#: optimize@N reference losses (inputs to the quality tables, made by reference_optimize.py)
+REFERENCES = HERE / "references"
 
 PHOTOS = Path(__file__).resolve().parent.parent / "painterly" / "assets" / "photos"
 SIZE = 512
 
 
 def _reference(name: str) -> dict[tuple[str, str, int], dict]:
-    data = json.loads((RESULTS / f"{name}.json").read_text())
+    data = json.loads((REFERENCES / f"{name}.json").read_text())
     return {(r["photo"], r["painting"], r["steps"]): r for r in data["rows"]}
 
 

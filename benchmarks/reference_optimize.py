@@ -5,9 +5,10 @@ numbers (same loss, same sizes). One optimization per (photo, style) pair; inter
 results are captured at each requested step count, then scored with
 :func:`painterly.metrics.score_stylization` in fp32.
 
-    python benchmarks/reference_optimize.py --loss feedforward --steps 100 --out benchmarks/results/ref_ff.json
+    python benchmarks/reference_optimize.py --loss feedforward --steps 100 \
+        --out benchmarks/references/reference_feedforward.json
     python benchmarks/reference_optimize.py --loss optimize --styles the-scream udnie --steps 100 300 \
-        --out benchmarks/results/ref_heldout.json
+        --out benchmarks/references/reference_heldout.json
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import machine  # noqa: E402
 from painterly.imageio import atomic_write_bytes, to_pil  # noqa: E402
 from painterly.methods.optimize import OptimizeConfig, optimize  # noqa: E402
 from painterly.metrics import score_stylization  # noqa: E402
@@ -55,7 +57,8 @@ def main() -> None:
     opts = loss_options(args.loss)
     if args.style_weight is not None:
         opts["style_weight"] = args.style_weight
-    cfg = OptimizeConfig(size=args.size, steps=max(args.steps), device=args.device, progress=False, **opts)
+    cfg = OptimizeConfig(size=args.size, steps=max(args.steps), scales=1, device=args.device, progress=False,
+                         **opts)
     rows = []
     for photo in args.photos:
         for style in args.styles:
@@ -72,8 +75,8 @@ def main() -> None:
                     Path(args.images).mkdir(parents=True, exist_ok=True)
                     img.save(Path(args.images) / f"{photo}--{style}--{steps}.jpg", quality=90)
             print(f"{photo} x {style}: {seconds:.1f} s {rows[-1]}", flush=True)
-            result = {"loss": args.loss, "size": args.size, "optimizer": "lbfgs", "init": "content",
-                      "loss_config": cfg.loss().__dict__, "rows": rows}
+            result = {"machine": machine(), "loss": args.loss, "size": args.size, "optimizer": "lbfgs",
+                      "init": "content", "scales": 1, "loss_config": cfg.loss().__dict__, "rows": rows}
             atomic_write_bytes(args.out, (json.dumps(result, indent=2, default=str) + "\n").encode())
 
 

@@ -17,7 +17,7 @@ defaults of bf16 + channels-last):
 
 Every ``--every`` seconds of training the model is scored like ``quality.py feedforward``: the
 3 sample photos at 512 px, the model's training loss, against `painterly optimize` after 100
-L-BFGS steps (``results/reference_feedforward.json``). Training resumes from its checkpoint
+L-BFGS steps (``references/reference_feedforward.json``). Training resumes from its checkpoint
 between scoring rounds (scoring time is not counted; the start-up of each segment is).
 
     python benchmarks/time_to_style.py --data ../shared/data/content [--mode add fresh] [--minutes 10]

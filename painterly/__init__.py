@@ -1,6 +1,7 @@
 """painterly: neural style transfer, from the optimization method of Gatys et al. to fast
 feed-forward and arbitrary-style networks."""
 
+from . import video  # callable: painterly.video(...) runs painterly.video.pipeline.video
 from .encoders import VGGEncoder, VGGWeights
 from .errors import ImageError, ModelError, PainterlyError, StyleNotFoundError
 from .imageio import load_image, save_image
@@ -13,6 +14,8 @@ from .models import meta
 from .paintings import list_paintings
 
 __version__ = "0.1.0"
+
+
 
 __all__ = [
     "PainterlyError",
@@ -34,4 +37,5 @@ __all__ = [
     "meta",
     "stylize",
     "list_styles",
+    "video",
 ]

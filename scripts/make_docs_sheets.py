@@ -6,6 +6,7 @@
 * docs/arbitrary_heldout.jpg           held-out paintings x photos, AdaIN and meta network
 * docs/adain_alpha_sweep.jpg           AdaIN style/content trade-off, alpha 0 .. 1
 * docs/adain_interpolation.jpg         4-style interpolation grid (as in the AdaIN paper)
+* docs/deploy_variants.jpg             full vs int8 vs slim model variants (onnxruntime), photos x 2 styles
 """
 
 from __future__ import annotations
@@ -73,6 +74,26 @@ def interpolation_grid(size: int, paintings: list[str], n: int = 5) -> None:
     save_image(sheet, DOCS / "adain_interpolation.jpg", quality=88)
 
 
+#: The deployment variants shown side by side: label -> (engine, model file in painterly/pretrained)
+DEPLOY_VARIANTS = {
+    "full fp32": ("onnxruntime", "multistyle.fp32.onnx"),
+    "full int8": ("onnxruntime", "multistyle.int8.onnx"),
+    "slim fp32": ("onnxruntime", "multistyle_slim.fp32.onnx"),
+    "slim int8": ("onnxruntime", "multistyle_slim.int8.onnx"),
+}
+
+
+def deploy_sheet(size: int, styles: list[str]) -> None:
+    pretrained = ROOT / "painterly" / "pretrained"
+    variants = {k: (e, pretrained / f) for k, (e, f) in DEPLOY_VARIANTS.items() if (pretrained / f).is_file()}
+    cols = [(style, label) for style in styles for label in variants]
+    grid = [[painterly.stylize(PHOTOS / f"{p}.jpg", style, size=size, engine=variants[label][0],
+                               model=variants[label][1]) for style, label in cols] for p in PHOTO_NAMES]
+    sheet = contact_sheet(grid, row_labels=PHOTO_NAMES, col_labels=[f"{s}: {v}" for s, v in cols],
+                          row_images=[load_image(PHOTOS / f"{p}.jpg") for p in PHOTO_NAMES], cell=(240, 160))
+    save_image(sheet, DOCS / "deploy_variants.jpg", quality=88)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
@@ -80,6 +101,7 @@ def main() -> None:
         "feedforward": lambda size: feedforward_sheet(size),
         "heldout": lambda size: heldout_sheet(size, ["the-scream", "udnie"]),
         "alpha": lambda size: alpha_sweep(size, "the-scream"),
+        "deploy": lambda size: deploy_sheet(size, ["starry-night", "the-scream"]),
         "interpolation": lambda size: interpolation_grid(min(size, 320),
                                                          ["the-scream", "udnie", "starry-night", "composition-vii"]),
     }

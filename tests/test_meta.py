@@ -314,7 +314,7 @@ def test_launcher_trains_both_models_within_a_budget(tmp_path):
     from pathlib import Path
 
     photos, styles = _dataset(tmp_path)
-    script = Path(__file__).resolve().parent.parent / "scripts" / "train_arbitrary.py"
+    script = Path(__file__).resolve().parent.parent / "experiments" / "train_arbitrary.py"
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, str(script), "--content-dir", str(photos), "--style-dir", str(styles),
                            "--out-dir", str(out), "--budget", "30", "--device", "cpu", "--size", "32",
