@@ -65,51 +65,36 @@ function clip8(acc) {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-function resampleHorizontal(img, outW, filter) {
-  const { starts, counts, weights, ksize } = coefficients(img.width, outW, filter);
+/**
+ * One separable pass of Pillow's resampling (ImagingResampleHorizontal/Vertical_8bpc) along the width
+ * (`vertical` false) or the height: every output sample is a fixed-point weighted sum of input samples.
+ */
+function resamplePass(img, outSize, filter, vertical) {
   const { width, height, data } = img;
-  const out = new Uint8ClampedArray(outW * height * 3);
-  for (let y = 0; y < height; y++) {
-    const row = y * width * 3;
-    for (let xx = 0; xx < outW; xx++) {
-      const x0 = starts[xx], n = counts[xx], k = xx * ksize;
+  const inSize = vertical ? height : width;
+  const { starts, counts, weights, ksize } = coefficients(inSize, outSize, filter);
+  const outW = vertical ? width : outSize, outH = vertical ? outSize : height;
+  const out = new Uint8ClampedArray(outW * outH * 3);
+  const lines = vertical ? width : height; // the lines along which the pass runs
+  const inLine = vertical ? 3 : width * 3, outLine = vertical ? 3 : outW * 3; // from one line to the next
+  const inStep = vertical ? width * 3 : 3, outStep = vertical ? outW * 3 : 3; // along a line
+  for (let line = 0; line < lines; line++) {
+    for (let i = 0; i < outSize; i++) {
+      const first = line * inLine + starts[i] * inStep, n = counts[i], k = i * ksize;
       let r = HALF, g = HALF, b = HALF;
-      for (let x = 0; x < n; x++) {
-        const w = weights[k + x], p = row + (x0 + x) * 3;
+      for (let j = 0; j < n; j++) {
+        const w = weights[k + j], p = first + j * inStep;
         r += data[p] * w;
         g += data[p + 1] * w;
         b += data[p + 2] * w;
       }
-      const o = (y * outW + xx) * 3;
+      const o = line * outLine + i * outStep;
       out[o] = clip8(r);
       out[o + 1] = clip8(g);
       out[o + 2] = clip8(b);
     }
   }
-  return { width: outW, height, data: out };
-}
-
-function resampleVertical(img, outH, filter) {
-  const { starts, counts, weights, ksize } = coefficients(img.height, outH, filter);
-  const { width, data } = img;
-  const out = new Uint8ClampedArray(width * outH * 3);
-  for (let yy = 0; yy < outH; yy++) {
-    const y0 = starts[yy], n = counts[yy], k = yy * ksize;
-    for (let x = 0; x < width; x++) {
-      let r = HALF, g = HALF, b = HALF;
-      for (let y = 0; y < n; y++) {
-        const w = weights[k + y], p = ((y0 + y) * width + x) * 3;
-        r += data[p] * w;
-        g += data[p + 1] * w;
-        b += data[p + 2] * w;
-      }
-      const o = (yy * width + x) * 3;
-      out[o] = clip8(r);
-      out[o + 1] = clip8(g);
-      out[o + 2] = clip8(b);
-    }
-  }
-  return { width, height: outH, data: out };
+  return { width: outW, height: outH, data: out };
 }
 
 /**
@@ -121,9 +106,9 @@ export function resize(img, w, h, filterName) {
   const grows = w > img.width && h > img.height;
   const verticalFirst = !grows && img.height - h > 2 * (img.width - w);
   let out = img;
-  if (verticalFirst && h !== out.height) out = resampleVertical(out, h, filter);
-  if (w !== out.width) out = resampleHorizontal(out, w, filter);
-  if (h !== out.height) out = resampleVertical(out, h, filter);
+  if (verticalFirst && h !== out.height) out = resamplePass(out, h, filter, true);
+  if (w !== out.width) out = resamplePass(out, w, filter, false);
+  if (h !== out.height) out = resamplePass(out, h, filter, true);
   return out;
 }
 
@@ -206,27 +191,25 @@ export function blend(photo, stylized, strength) {
   return { width: photo.width, height: photo.height, data: out };
 }
 
+/** `n` pixels of `src` (`from` bytes each) as RGB (`to` = 3) or opaque RGBA (`to` = 4). */
+function repack(src, n, from, to) {
+  const out = new Uint8ClampedArray(n * to);
+  for (let p = 0, i = 0, o = 0; p < n; p++, i += from, o += to) {
+    out[o] = src[i];
+    out[o + 1] = src[i + 1];
+    out[o + 2] = src[i + 2];
+    if (to === 4) out[o + 3] = 255;
+  }
+  return out;
+}
+
 /** RGB image -> ImageData (opaque RGBA) for a canvas. */
 export function toImageData(img) {
-  const { width, height, data } = img;
-  const rgba = new Uint8ClampedArray(width * height * 4);
-  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
-    rgba[j] = data[i];
-    rgba[j + 1] = data[i + 1];
-    rgba[j + 2] = data[i + 2];
-    rgba[j + 3] = 255;
-  }
-  return new ImageData(rgba, width, height);
+  return new ImageData(repack(img.data, img.width * img.height, 3, 4), img.width, img.height);
 }
 
 /** RGBA ImageData -> RGB image (alpha dropped; the caller flattens transparent photos first). */
 export function fromImageData(imageData) {
   const { width, height, data } = imageData;
-  const rgb = new Uint8ClampedArray(width * height * 3);
-  for (let i = 0, j = 0; j < data.length; i += 3, j += 4) {
-    rgb[i] = data[j];
-    rgb[i + 1] = data[j + 1];
-    rgb[i + 2] = data[j + 2];
-  }
-  return { width, height, data: rgb };
+  return { width, height, data: repack(data, width * height, 4, 3) };
 }
