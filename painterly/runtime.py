@@ -10,18 +10,10 @@ import sys
 
 import torch
 
+from .engines.cpu import cpu_has_amx
 
-@functools.lru_cache(maxsize=1)
-def cpu_has_amx() -> bool:
-    """True when the CPU has AMX tiles for bf16 (Sapphire Rapids and later)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
-    except OSError:
-        pass
-    return False
+__all__ = ["autocast", "bf16_fast", "configure_threads", "cpu_has_amx", "keep_freed_memory", "resolve_device",
+           "resolve_precision"]
 
 
 def bf16_fast(device: torch.device | str) -> bool:

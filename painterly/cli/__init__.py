@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from ..errors import PainterlyError
+from ..errors import PainterlyError, torch_required
 
 #: Subcommand modules, in the order ``painterly --help`` lists them.
 COMMANDS = ("stylize", "styles", "transfer", "optimize", "paintings", "train", "train_adain", "train_meta")
@@ -25,8 +25,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"painterly {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:  # a torch-only command without torch installed
+            if not exc.name or exc.name.split(".")[0] != "torch":
+                raise
+            _add_unavailable(sub, name.replace("_", "-"))
+            continue
+        module.add_parser(sub)
     return parser
+
+
+def _add_unavailable(sub: argparse._SubParsersAction, command: str) -> None:
+    """A placeholder for a command that needs PyTorch: it accepts anything and explains in one line."""
+    p = sub.add_parser(command, help="(needs PyTorch: pip install 'painterly[torch]')", add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+
+    def run(args: argparse.Namespace) -> int:
+        raise torch_required(f"'painterly {command}'")
+
+    p.set_defaults(func=run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

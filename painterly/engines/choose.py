@@ -1,0 +1,108 @@
+"""``engine="auto"``: the faster engine available on this machine, measured once and cached.
+
+The measurement (a few runs of the actual models on a small image) is stored in
+``~/.cache/painterly/engines.json`` (see :func:`painterly.paths.cache_dir`), keyed by the task, the CPU
+model and the versions of painterly, onnxruntime and torch, so it is redone after an upgrade or on
+another machine. Without torch the answer is always onnxruntime, and nothing is measured.
+``$PAINTERLY_ENGINE`` (onnxruntime or torch) overrides the automatic choice.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from importlib import metadata
+
+from ..errors import PainterlyError
+from ..imageio import atomic_write_bytes
+from ..paths import cache_dir
+from . import ENGINES
+from .cpu import cpu_model
+
+CACHE_FILE = "engines.json"
+
+
+def available(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # blocked, or a broken entry in sys.modules
+        return False
+
+
+def torch_available() -> bool:
+    return available("torch")
+
+
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise PainterlyError(f"unknown engine '{engine}'; choose from {', '.join(ENGINES)}")
+    return engine
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+def cache_key(task: str) -> str:
+    """The cache entry of ``task`` on this machine and these versions."""
+    from .. import __version__
+
+    versions = f"painterly {__version__}, onnxruntime {_version('onnxruntime')}, torch {_version('torch')}"
+    return f"{task} | {cpu_model()} | {versions}"
+
+
+def _read_cache() -> dict:
+    try:
+        data = json.loads((cache_dir() / CACHE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(key: str, entry: dict) -> None:
+    data = _read_cache()
+    data[key] = entry
+    try:  # atomic: a concurrent reader sees the old or the new file, never half of one
+        atomic_write_bytes(cache_dir() / CACHE_FILE, json.dumps(data, indent=1, sort_keys=True).encode())
+    except OSError:
+        pass  # a read-only home: measure again next time
+
+
+def time_runs(fn: Callable[[], object], repeats: int = 3) -> float:
+    """Best wall time of ``repeats`` calls of ``fn`` after one warm-up call, in seconds."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def fastest(task: str, runners: Mapping[str, Callable[[], object]]) -> str:
+    """The engine whose runner is fastest for ``task``; measured once per machine and versions, then cached.
+
+    ``runners`` maps engine names to a zero-argument function doing one small, representative run.
+    With a single runner it is returned without measuring.
+    """
+    forced = os.environ.get("PAINTERLY_ENGINE", "")
+    if forced in runners:
+        return forced
+    if len(runners) == 1:
+        return next(iter(runners))
+    key = cache_key(task)
+    entry = _read_cache().get(key)
+    if isinstance(entry, dict) and entry.get("engine") in runners:
+        return entry["engine"]
+    times = {name: time_runs(fn) for name, fn in runners.items()}
+    best = min(times, key=times.get)
+    _write_cache(key, {"engine": best, "seconds": {k: round(v, 5) for k, v in times.items()},
+                       "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    return best
