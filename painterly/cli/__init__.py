@@ -18,13 +18,17 @@ from ..errors import PainterlyError, torch_required
 COMMANDS = ("stylize", "styles", "transfer", "optimize", "paintings", "train", "train_adain", "train_meta")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the command ``only`` (so running one command imports only its
+    module: ``painterly stylize`` on onnxruntime never loads torch)."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(prog="painterly", description="Neural style transfer: photos into paintings.")
     parser.add_argument("--version", action="version", version=f"painterly {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
+        if only is not None and name.replace("_", "-") != only:
+            continue
         try:
             module = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:  # a torch-only command without torch installed
@@ -48,7 +52,9 @@ def _add_unavailable(sub: argparse._SubParsersAction, command: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in {c.replace("_", "-") for c in COMMANDS} else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
