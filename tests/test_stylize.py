@@ -14,10 +14,10 @@ from PIL import Image
 
 import painterly
 from painterly.cli import main
-from painterly.errors import ModelError, PainterlyError, StyleNotFoundError
-from painterly.methods import stylize as stylize_mod
 from painterly.engines.tiling import axis_tiles, axis_weights
 from painterly.engines.torch import run_network
+from painterly.errors import ModelError, PainterlyError, StyleNotFoundError
+from painterly.methods import stylize as stylize_mod
 from painterly.methods.stylize import get_model, list_styles, stylize
 from painterly.models.io import StylizationModel, save_model
 from painterly.models.transformer import TransformerConfig, TransformerNet
