@@ -1,5 +1,6 @@
 # painterly: `make run` stylizes a bundled photo, `make test` runs the test suite.
 # Both create ./.venv and install what they need (torch 2.13.0 CPU first, so pip never fetches a CUDA build).
+# A plain `pip install .` needs no torch: stylize and transfer run the shipped ONNX models on onnxruntime.
 
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -15,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[torch,test]'
 	touch $(STAMP)
 
 run: $(STAMP)
