@@ -12,7 +12,7 @@ import torch
 
 from painterly.encoders import VGGEncoder
 from painterly.export.graphs import DecoderGraph, EncoderGraph, StylizeGraph, stats_size
-from painterly.models.adain import ADAIN_LAYER, AdaINDecoder
+from painterly.models.adain import ADAIN_LAYER, AdaINDecoder, AdaINDecoderConfig
 from painterly.models.io import StylizationModel
 from painterly.onnxfile import FORMATS
 
@@ -53,6 +53,18 @@ def export_adain(decoder: AdaINDecoder, folder: Path, encoder: VGGEncoder | None
                   folder / "decoder.onnx", ["features"], ["output"], {"features": hw, "output": hw},
                   {"format": FORMATS["decoder"], "kind": "decoder"})
     return enc, dec
+
+
+def lively_decoder(seed: int = 0) -> AdaINDecoder:
+    """A small AdaIN decoder with lively random weights, so its outputs depend on its inputs."""
+    torch.manual_seed(seed)
+    decoder = AdaINDecoder(AdaINDecoderConfig(width=0.125))
+    convs = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    for m in convs:
+        torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    convs[0].weight.data *= 1e-3  # relu4_1 activations are O(1000)
+    convs[-1].weight.data *= 0.1
+    return decoder.eval()
 
 
 def random_photo(h: int, w: int, seed: int = 0) -> np.ndarray:

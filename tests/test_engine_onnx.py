@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from onnx_fixtures import export_adain, export_stylize, random_photo
+from onnx_fixtures import export_adain, export_stylize, lively_decoder, random_photo
 from PIL import Image
 from test_stylize import _tiny_model
 
@@ -22,7 +21,7 @@ from painterly.engines import choose
 from painterly.engines.onnx import OnnxAdaIN, OnnxStylizer, load_stylizer
 from painterly.engines.torch import TorchStylizer
 from painterly.errors import ModelError, PainterlyError
-from painterly.models.adain import AdaINDecoder, AdaINDecoderConfig, save_decoder
+from painterly.models.adain import save_decoder
 from painterly.models.io import save_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,13 +50,7 @@ def files(tmp_path_factory) -> Path:
     model = _tiny_model(num_residual=2)
     save_model(model, root / "tiny.safetensors")
     export_stylize(model, root / "tiny.onnx")
-    torch.manual_seed(0)
-    decoder = AdaINDecoder(AdaINDecoderConfig(width=0.125))
-    convs = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv2d)]
-    for m in convs:  # lively random weights so outputs depend on their inputs
-        torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-    convs[0].weight.data *= 1e-3  # relu4_1 activations are O(1000)
-    convs[-1].weight.data *= 0.1
+    decoder = lively_decoder()
     save_decoder(decoder, root / "dec.safetensors")
     shipped = root / "pretrained"
     shipped.mkdir()
