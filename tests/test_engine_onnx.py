@@ -255,10 +255,18 @@ def test_fastest_measures_once_and_caches(tmp_path, monkeypatch):
                 time.sleep(seconds)
         return run
 
-    runners = {"onnxruntime": runner("onnxruntime", 0.0), "torch": runner("torch", 0.01)}
-    assert choose.fastest("task A", runners) == "onnxruntime"
+    made = []
+
+    def factory(name: str, seconds: float):
+        def make():
+            made.append(name)
+            return runner(name, seconds)
+        return make
+
+    runners = {"onnxruntime": factory("onnxruntime", 0.0), "torch": factory("torch", 0.01)}
+    assert choose.fastest("task A", runners) == "onnxruntime" and made == ["onnxruntime", "torch"]
     assert calls == {"onnxruntime": 4, "torch": 4}  # one warm-up and three timed runs each
-    assert choose.fastest("task A", runners) == "onnxruntime" and calls["torch"] == 4  # cached
+    assert choose.fastest("task A", runners) == "onnxruntime" and len(made) == 2  # cached: nothing loaded or run
     data = json.loads((tmp_path / "cache" / "engines.json").read_text())
     (key, entry), = data.items()
     assert key.startswith("task A | ") and choose.cpu_model() in key and "onnxruntime" in key
@@ -281,3 +289,26 @@ def test_auto_picks_onnxruntime_for_shipped_models_without_torch(files, tmp_path
         print("ENGINE", m.engine, Path(m.path).name, [s.name for s in stylize_mod.list_styles()])
     """)
     assert "ENGINE onnxruntime multistyle.fp32.onnx ['starry-night', 'udnie', 'plain']" in proc.stdout, proc.stderr
+
+
+def test_auto_measures_once_then_loads_only_the_winner(files, tmp_path):
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    shutil.copy(files / "tiny.onnx", shipped / "multistyle.fp32.onnx")
+    shutil.copy(files / "tiny.safetensors", shipped / "multistyle.safetensors")
+    code = f"""
+        import os, sys
+        from pathlib import Path
+        os.environ["PAINTERLY_CACHE"] = {str(tmp_path / "cache")!r}
+        import painterly.methods.stylize as stylize_mod
+        stylize_mod.PRETRAINED_DIR = Path({str(shipped)!r})
+        m = stylize_mod.load_stylizer()
+        print("ENGINE", m.engine, "torch" in sys.modules)
+    """
+    first = _run_python(code, no_torch=False)
+    assert first.returncode == 0, first.stderr[-2000:]
+    engine = first.stdout.split()[1]
+    (entry,) = json.loads((tmp_path / "cache" / "engines.json").read_text()).values()
+    assert entry["engine"] == engine and set(entry["seconds"]) == {"onnxruntime", "torch"}
+    again = _run_python(code, no_torch=False)
+    assert f"ENGINE {engine} {engine == 'torch'}" in again.stdout, again.stderr[-2000:]

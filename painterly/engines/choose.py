@@ -86,22 +86,24 @@ def time_runs(fn: Callable[[], object], repeats: int = 3) -> float:
     return best
 
 
-def fastest(task: str, runners: Mapping[str, Callable[[], object]]) -> str:
-    """The engine whose runner is fastest for ``task``; measured once per machine and versions, then cached.
+def fastest(task: str, candidates: Mapping[str, Callable[[], Callable[[], object]]]) -> str:
+    """The engine that runs ``task`` fastest here; measured once per machine and versions, then cached.
 
-    ``runners`` maps engine names to a zero-argument function doing one small, representative run.
-    With a single runner it is returned without measuring.
+    ``candidates`` maps engine names to a factory that loads that engine's model and returns a
+    zero-argument function doing one small, representative run; factories are only called when a
+    measurement is needed (a cached answer loads nothing, so a cached "onnxruntime" never imports torch).
+    A single candidate is returned without measuring.
     """
     forced = os.environ.get("PAINTERLY_ENGINE", "")
-    if forced in runners:
+    if forced in candidates:
         return forced
-    if len(runners) == 1:
-        return next(iter(runners))
+    if len(candidates) == 1:
+        return next(iter(candidates))
     key = cache_key(task)
     entry = _read_cache().get(key)
-    if isinstance(entry, dict) and entry.get("engine") in runners:
+    if isinstance(entry, dict) and entry.get("engine") in candidates:
         return entry["engine"]
-    times = {name: time_runs(fn) for name, fn in runners.items()}
+    times = {name: time_runs(make()) for name, make in candidates.items()}
     best = min(times, key=times.get)
     _write_cache(key, {"engine": best, "seconds": {k: round(v, 5) for k, v in times.items()},
                        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})

@@ -135,9 +135,11 @@ def load_stylizer(model: ModelSpec = None, engine: str = "auto", quality: str = 
         return _torch_stylizer(torch_file, device, precision, quality)
     if torch_file is None:
         return _onnx_stylizer(onnx)
-    candidates = {"onnxruntime": _onnx_stylizer(onnx), "torch": _torch_stylizer(torch_file, device, precision, quality)}
+    loaders = {"onnxruntime": lambda: _onnx_stylizer(onnx),
+               "torch": lambda: _torch_stylizer(torch_file, device, precision, quality)}
     task = f"stylize {onnx.name} {onnx.stat().st_size} vs {torch_file.name} {torch_file.stat().st_size} ({quality})"
-    return candidates[fastest(task, {name: _bench_runner(s) for name, s in candidates.items()})]
+    best = fastest(task, {name: lambda load=load: _bench_runner(load()) for name, load in loaders.items()})
+    return loaders[best]()
 
 
 def get_model(model: StylizationModel | str | os.PathLike | None = None) -> StylizationModel:

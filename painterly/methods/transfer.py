@@ -133,19 +133,28 @@ def _choose_engine(method: str, model: Any, engine: str, quality: str, device: s
         return "onnxruntime"  # (or a clear error about the missing graphs when it runs)
     if not have_onnx:
         return "torch"
-    return fastest(f"transfer adain ({quality})", _bench_runners(quality, device))
+    files = (_shipped_onnx(ONNX_ENCODERS, quality), _shipped_onnx(ONNX_DECODERS, quality), PRETRAINED_DIR / TORCH_DECODER)
+    task = "transfer adain " + " ".join(f"{f.name} {f.stat().st_size}" for f in files)
+    return fastest(task, _bench_candidates(quality, device))
 
 
-def _bench_runners(quality: str, device: str | None) -> dict:
+def _bench_candidates(quality: str, device: str | None) -> dict:
+    """Per engine, a factory of one small AdaIN run (see :func:`painterly.engines.choose.fastest`)."""
     rng = np.random.default_rng(0)
     photo, painting = (Image.fromarray((rng.random((s, s, 3)) * 255).astype(np.uint8)) for s in BENCH_SIZES)
-    onnx = _onnx_adain(None, quality)
-    from ..engines.torch import prepare, run_transfer
 
-    precision = "fp32" if quality == "high" else "auto"
-    net = prepare(None, "adain", device, precision)
-    return {"onnxruntime": lambda: onnx.transfer(photo, [painting], 1.0, [1.0]),
-            "torch": lambda: run_transfer("adain", photo, [painting], 1.0, [1.0], None, net, device, precision)}
+    def onnx():
+        adain = _onnx_adain(None, quality)
+        return lambda: adain.transfer(photo, [painting], 1.0, [1.0])
+
+    def torch():
+        from ..engines.torch import prepare, run_transfer
+
+        precision = "fp32" if quality == "high" else "auto"
+        net = prepare(None, "adain", device, precision)
+        return lambda: run_transfer("adain", photo, [painting], 1.0, [1.0], None, net, device, precision)
+
+    return {"onnxruntime": onnx, "torch": torch}
 
 
 def transfer(
@@ -222,6 +231,9 @@ def transfer(
 
     if eng == "torch":
         from ..engines.torch import run_transfer
+
+        if precision == "auto" and quality == "high":
+            precision = "fp32"
 
         out = run_transfer(method, work, paintings, alpha, weights, regions, model, device, precision)
     else:
