@@ -133,7 +133,8 @@ def _choose_engine(method: str, model: Any, engine: str, quality: str, device: s
         return "onnxruntime"  # (or a clear error about the missing graphs when it runs)
     if not have_onnx:
         return "torch"
-    files = (_shipped_onnx(ONNX_ENCODERS, quality), _shipped_onnx(ONNX_DECODERS, quality), PRETRAINED_DIR / TORCH_DECODER)
+    files = (_shipped_onnx(ONNX_ENCODERS, quality), _shipped_onnx(ONNX_DECODERS, quality),
+             PRETRAINED_DIR / TORCH_DECODER)
     task = "transfer adain " + " ".join(f"{f.name} {f.stat().st_size}" for f in files)
     return fastest(task, _bench_candidates(quality, device))
 
