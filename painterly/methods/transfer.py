@@ -113,7 +113,8 @@ def _choose_engine(method: str, model: Any, engine: str, quality: str, device: s
     onnx_model = (is_path and Path(model).suffix.lower() == ".onnx") or type(model).__name__ == "OnnxAdaIN"
     torch_model = model is not None and not onnx_model
     if method == "meta" or torch_model or device not in (None, "auto", "cpu"):
-        why = "the meta method" if method == "meta" else "this model" if torch_model else f"device '{device}'"
+        why = ("the meta method" if method == "meta" else f"the torch model '{model}'" if is_path and torch_model
+               else "a loaded torch model" if torch_model else f"device '{device}'")
         if engine == "onnxruntime":
             raise PainterlyError(f"{why} runs on the torch engine only")
         if not torch_available():
