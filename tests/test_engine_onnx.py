@@ -312,3 +312,16 @@ def test_auto_measures_once_then_loads_only_the_winner(files, tmp_path):
     assert entry["engine"] == engine and set(entry["seconds"]) == {"onnxruntime", "torch"}
     again = _run_python(code, no_torch=False)
     assert f"ENGINE {engine} {engine == 'torch'}" in again.stdout, again.stderr[-2000:]
+
+
+def test_base_modules_do_not_import_torch():
+    proc = _run_python("""
+        import sys
+        import painterly, painterly.imageio, painterly.color, painterly.styles, painterly.paintings, painterly.errors
+        import painterly.methods.stylize, painterly.methods.transfer, painterly.engines.onnx, painterly.engines.choose
+        import painterly.cli.stylize, painterly.cli.transfer, painterly.cli.styles, painterly.cli.paintings
+        from painterly.cli import build_parser
+        build_parser("stylize")
+        print("TORCH", sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
+    """, no_torch=False)
+    assert "TORCH []" in proc.stdout, proc.stdout + proc.stderr[-2000:]
