@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from ..errors import PainterlyError, torch_required
 
 #: Subcommand modules, in the order ``painterly --help`` lists them.
-COMMANDS = ("stylize", "styles", "transfer", "optimize", "paintings", "train", "train_adain", "train_meta")
+COMMANDS = ("stylize", "styles", "transfer", "optimize", "paintings", "train", "train_adain", "train_meta",
+            "export")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

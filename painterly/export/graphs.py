@@ -20,6 +20,12 @@ from ..models.adain import ADAIN_LAYER, AdaINDecoder
 from ..models.transformer import ConvNormReLU, TransformerNet, reflect_pad
 
 
+def spatial_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean over H and W, keeping them as size 1. Exported as GlobalAveragePool: onnxruntime runs it fast in
+    any layout (a ReduceMean over (H, W) becomes a slow strided reduction once the int8 graph is NHWC)."""
+    return F.adaptive_avg_pool2d(x, 1)
+
+
 def stats_size(net: TransformerNet) -> int:
     """Length of the frozen-statistics vector: mean and var of every CIN layer."""
     return 2 * sum(m.num_features for m in net.norms())
@@ -52,15 +58,17 @@ class StylizeGraph(nn.Module):
         x = layer.conv(reflect_pad(x, layer.pad))
         norm = layer.norm
         c = norm.num_features
-        mean = x.mean(dim=(2, 3), keepdim=True)
-        var = (x - mean).square().mean(dim=(2, 3), keepdim=True)
+        xf = x.float()  # statistics in fp32 (a no-op in fp32 graphs), as the torch model accumulates them
+        mean = spatial_mean(xf)
+        var = spatial_mean((xf - mean).square())
         computed += [mean.flatten(1), var.flatten(1)]
         keep = 1.0 - use
         mean = mean * keep + frozen[:, offset : offset + c, None, None] * use
         var = var * keep + frozen[:, offset + c : offset + 2 * c, None, None] * use
-        gamma, beta = style @ norm.gamma, style @ norm.beta
+        gamma, beta = style @ norm.gamma.float(), style @ norm.beta.float()
         scale = gamma[:, :, None, None] * torch.rsqrt(var + norm.eps)
-        x = x * scale + (beta[:, :, None, None] - mean * scale)
+        shift = beta[:, :, None, None] - mean * scale
+        x = x * scale.to(x.dtype) + shift.to(x.dtype)
         return F.relu(x) if layer.relu else x
 
     def forward(self, image: torch.Tensor, style: torch.Tensor, stats: torch.Tensor,
@@ -83,7 +91,7 @@ class StylizeGraph(nn.Module):
         k = self.net.config.stem_kernel // 2
         y = self.net.head(reflect_pad(h, k))
         y = torch.sigmoid(y) if self.net.config.output == "sigmoid" else (y + 0.5).clamp(0.0, 1.0)
-        return y, torch.cat(computed, dim=1)
+        return y.float(), torch.cat(computed, dim=1)
 
 
 class EncoderGraph(nn.Module):
@@ -96,7 +104,7 @@ class EncoderGraph(nn.Module):
         self.encoder = encoder.eval()
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.encoder(image, [ADAIN_LAYER])[ADAIN_LAYER]
+        return self.encoder(image, [ADAIN_LAYER])[ADAIN_LAYER].float()
 
 
 class DecoderGraph(nn.Module):
@@ -107,13 +115,14 @@ class DecoderGraph(nn.Module):
         self.decoder = decoder.eval()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.decoder(features).clamp(0.0, 1.0)
+        return self.decoder(features).clamp(0.0, 1.0).float()
 
 
 def _mean_std(f: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Channel mean and std (biased variance + eps) as :func:`painterly.losses.calc_mean_std`."""
-    mean = f.mean(dim=(2, 3), keepdim=True)
-    var = (f - mean).square().mean(dim=(2, 3), keepdim=True)
+    f = f.float()
+    mean = spatial_mean(f)
+    var = spatial_mean((f - mean).square())
     return mean, torch.sqrt(var + eps)
 
 
@@ -122,13 +131,13 @@ class AdaINPipelineGraph(nn.Module):
 
     def __init__(self, encoder: VGGEncoder, decoder: AdaINDecoder, eps: float = 1e-5) -> None:
         super().__init__()
-        self.encode, self.decode, self.eps = EncoderGraph(encoder), DecoderGraph(decoder), eps
+        self.encoder, self.decoder, self.eps = encoder.eval(), decoder.eval(), eps
 
     def forward(self, content: torch.Tensor, style: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        fc, fs = self.encode(content), self.encode(style)
+        fc, fs = (self.encoder(x, [ADAIN_LAYER])[ADAIN_LAYER] for x in (content, style))
         c_mean, c_std = _mean_std(fc, self.eps)
         s_mean, s_std = _mean_std(fs, self.eps)
         scale = s_std / c_std
-        target = fc * scale + (s_mean - c_mean * scale)
+        target = fc.float() * scale + (s_mean - c_mean * scale)
         a = alpha.reshape(1, 1, 1, 1)
-        return self.decode(a * target + (1.0 - a) * fc)
+        return self.decoder((a * target + (1.0 - a) * fc.float()).to(fc.dtype)).clamp(0.0, 1.0).float()

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Write the shipped ONNX files (names fixed by the ONNX contract) into painterly/pretrained/.
+
+multistyle.{fp32,int8}.onnx, adain_decoder.{fp32,int8}.onnx and vgg19_relu4_1.{fp32,int8}.onnx; fp32 files
+store their weights as fp16 (cast back in the graph). Every file is validated against the torch model on
+the bundled photos (numbers printed and stored in its metadata). ``--only`` picks some of them.
+
+Example:
+    python scripts/export_shipped.py --out-dir painterly/pretrained --only multistyle.int8 multistyle.fp32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from painterly.export import SHIPPED, export  # noqa: E402
+
+#: file stem -> (model argument, part)
+FILES = {"multistyle": ("shipped", None), "adain_decoder": ("adain", "decoder"), "vgg19_relu4_1": ("adain", "encoder")}
+KINDS = {"multistyle": "stylize", "adain_decoder": "decoder", "vgg19_relu4_1": "encoder"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out-dir", default=str(ROOT / "painterly" / "pretrained"))
+    p.add_argument("--only", nargs="+", default=None, help="e.g. multistyle.int8 adain_decoder.fp32")
+    p.add_argument("--size", type=int, default=384, help="validation size (longest side)")
+    args = p.parse_args(argv)
+    wanted = args.only or [f"{s}.{prec}" for s in FILES for prec in ("fp32", "int8")]
+    summary = {}
+    for item in wanted:
+        stem, precision = item.split(".")
+        model, part = FILES[stem]
+        out = Path(args.out_dir) / SHIPPED[KINDS[stem]].format(precision=precision)
+        start = time.perf_counter()
+        meta = export(model, out, precision, part=part, size=args.size)
+        summary[out.name] = {"bytes": out.stat().st_size, "seconds": round(time.perf_counter() - start, 1),
+                             "validation": meta["validation"], "quantization": meta.get("quantization")}
+        print(out.name, json.dumps(summary[out.name]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
