@@ -301,7 +301,7 @@ def test_auto_measures_once_then_loads_only_the_winner(files, tmp_path):
         from pathlib import Path
         os.environ["PAINTERLY_CACHE"] = {str(tmp_path / "cache")!r}
         import painterly.methods.stylize as stylize_mod
-        stylize_mod.PRETRAINED_DIR = Path({str(shipped)!r})
+        stylize_mod.PRETRAINED_DIR, stylize_mod.BENCH_SIZE = Path({str(shipped)!r}), 64
         m = stylize_mod.load_stylizer()
         print("ENGINE", m.engine, "torch" in sys.modules)
     """
