@@ -209,6 +209,7 @@ def test_stylize_and_transfer_without_torch(files, tmp_path):
             main(["optimize", str(files / "photo.png"), "--style", "udnie", "-o", str(out / "d.png")]),
             main(["stylize", str(files / "photo.png"), "--style", "udnie", "--model", str(files / "tiny.safetensors"),
                   "-o", str(out / "e.png")]),
+            main(["export", "shipped", "-o", str(out / "f.onnx")]),
         ]
         print("CODES", codes)
         try:
@@ -219,10 +220,10 @@ def test_stylize_and_transfer_without_torch(files, tmp_path):
         print("TORCH", "torch" in sys.modules)
     """)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "CODES [0, 0, 0, 0, 2, 2, 2]" in proc.stdout and "TORCH False" in proc.stdout
+    assert "CODES [0, 0, 0, 0, 2, 2, 2, 2]" in proc.stdout and "TORCH False" in proc.stdout
     assert "LAZY painterly.optimize needs PyTorch" in proc.stdout
     errors = proc.stderr.strip().splitlines()
-    assert len(errors) == 3 and all(e.startswith("painterly: error: ") and "PyTorch" in e for e in errors), errors
+    assert len(errors) == 4 and all(e.startswith("painterly: error: ") and "PyTorch" in e for e in errors), errors
     assert (tmp_path / "a.png").is_file() and (tmp_path / "b.png").is_file() and not (tmp_path / "c.png").exists()
 
 

@@ -33,12 +33,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:  # a torch-only command without torch installed
-            if not exc.name or exc.name.split(".")[0] != "torch":
+            if not _is_torch(exc):
                 raise
             _add_unavailable(sub, name.replace("_", "-"))
             continue
         module.add_parser(sub)
     return parser
+
+
+def _is_torch(exc: ModuleNotFoundError) -> bool:
+    return bool(exc.name) and exc.name.split(".")[0] == "torch"
 
 
 def _add_unavailable(sub: argparse._SubParsersAction, command: str) -> None:
@@ -61,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PainterlyError as exc:
         print(f"painterly: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a command that imports torch only when it runs
+        if not _is_torch(exc):
+            raise
+        print(f"painterly: error: {torch_required(f"'painterly {args.command}'")}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("painterly: interrupted", file=sys.stderr)
