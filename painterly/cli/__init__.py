@@ -69,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:  # a command that imports torch only when it runs
         if not _is_torch(exc):
             raise
-        print(f"painterly: error: {torch_required(f"'painterly {args.command}'")}", file=sys.stderr)
+        error = torch_required(f"'painterly {args.command}'")
+        print(f"painterly: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("painterly: interrupted", file=sys.stderr)
