@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -77,6 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke test)")
     ap.add_argument("--models", default=str(ROOT / "painterly" / "pretrained"), help="folder of the .onnx files")
+    ap.add_argument("--repeats", type=int, default=5, help="timed calls per row after the warm-up (default 5)")
     ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -88,9 +90,10 @@ def main() -> None:
 
     from painterly.engines.onnx import threads
 
-    facts = {**machine(), "onnxruntime": onnxruntime.__version__, "onnxruntime_threads": threads()}
+    facts = {**machine(), "onnxruntime": onnxruntime.__version__, "onnxruntime_threads": threads(),
+             "load_average_before": os.getloadavg()}
     sizes = (128, 256) if args.quick else (512, 1024)
-    repeats = 1 if args.quick else 5
+    repeats = 1 if args.quick else args.repeats
     folder = Path(args.models)
     plan = []
     for task, onnx_files in (("stylize", ["multistyle.{}.onnx"]),
@@ -116,6 +119,7 @@ def main() -> None:
         rows.append([task, f"{size}x{size}", f"{engine} {label}", f"{res['seconds']:.3f} s", f"{res['first_s']:.2f} s",
                      f"{m.peak_rss_mib:.0f} MiB"])
     md = markdown_table(["task", "size", "engine", "median", "first call (load + run)", "peak RSS"], rows)
+    facts["load_average_after"] = os.getloadavg()
     write_results("engines", {"machine": facts, "records": records}, md, quick=args.quick)
     print(md)
 
