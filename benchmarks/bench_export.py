@@ -56,6 +56,47 @@ def cpu_isa() -> dict[str, bool]:
     return {f: f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16")}
 
 
+def _adain(feat_c: np.ndarray, feat_s: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """AdaIN in numpy, as the engine does it (biased variance + eps, as painterly.models.adain)."""
+    mc, ms = feat_c.mean((2, 3), keepdims=True), feat_s.mean((2, 3), keepdims=True)
+    sc, ss = np.sqrt(feat_c.var((2, 3), keepdims=True) + eps), np.sqrt(feat_s.var((2, 3), keepdims=True) + eps)
+    return ((feat_c - mc) / sc * ss + ms).astype(np.float32)
+
+
+def adain_quality(data: dict, threads: int, size: int) -> list[list]:
+    """The shipped encoder and decoder graphs (int8 / fp32) against torch AdaIN on every photo."""
+    import torch
+
+    from painterly.export.onnx import _style_images, photos
+    from painterly.models.adain import AdaIN, load_decoder
+    from painterly.onnxfile import open_session
+
+    ref_net = AdaIN(load_decoder())
+    enc = {p: open_session(f, "encoder", threads)[0] for p in ("int8", "fp32")
+           if (f := PRETRAINED / f"vgg19_relu4_1.{p}.onnx").is_file()}
+    dec = {p: open_session(PRETRAINED / f"adain_decoder.{p}.onnx", "decoder", threads)[0] for p in ("fp32", "int8")}
+    styles = [s[..., : s.shape[2] // 8 * 8, : s.shape[3] // 8 * 8].contiguous() for s in _style_images(size)]
+    rows = []
+    data["adain"] = {}
+    for i, x in enumerate(photos(size)):
+        s = styles[(3 * i) % len(styles)]
+        with torch.inference_mode():
+            ref = ref_net(x, s).clamp(0, 1).numpy()
+        for ep, e in enc.items():
+            start = time.perf_counter()
+            fc, fs = (e.run(None, {"image": t.numpy()})[0] for t in (x, s))
+            t_enc = time.perf_counter() - start
+            for dp, d in dec.items():
+                start = time.perf_counter()
+                y = d.run(None, {"features": _adain(fc, fs)})[0]
+                seconds = t_enc + time.perf_counter() - start
+                val = round(10 * float(np.log10(1 / np.mean((y - ref) ** 2))), 2)
+                key = f"{PHOTOS[i].stem}/{(3 * i) % len(styles)}"
+                data["adain"].setdefault(key, {})[f"encoder {ep} + decoder {dp}"] = {"psnr": val, "seconds": seconds}
+                rows.append([key, f"encoder {ep} + decoder {dp}", val, round(seconds, 3)])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
@@ -99,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             data["quality"][key] = {"psnr_int8_vs_fp32": round(10 * np.log10(1 / mse), 2), **scores}
             qrows.append([key, round(10 * np.log10(1 / mse), 2), scores["fp32"]["content"], scores["int8"]["content"],
                           scores["fp32"]["style"], scores["int8"]["style"]])
+    arows = adain_quality(data, args.threads, 512)
     md = markdown_table(["size", "engine", "seconds"], rows) + "\n\n" + markdown_table(
-        ["photo/style", "PSNR int8 vs fp32", "content fp32", "content int8", "style fp32", "style int8"], qrows)
+        ["photo/style", "PSNR int8 vs fp32", "content fp32", "content int8", "style fp32", "style int8"], qrows) + \
+        "\n\n" + markdown_table(["AdaIN photo/painting", "graphs", "PSNR vs torch fp32", "seconds"], arows)
     write_results("export", data, md, args.quick)
     print(md)
     return 0

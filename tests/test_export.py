@@ -15,7 +15,7 @@ pytest.importorskip("onnxscript")
 from painterly.cli import main  # noqa: E402
 from painterly.errors import ModelError  # noqa: E402
 from painterly.export.graphs import DecoderGraph, StylizeGraph, stats_size  # noqa: E402
-from painterly.export.onnx import decoder_spec, encoder_spec, export_graph, stylize_spec  # noqa: E402
+from painterly.export.onnx import decoder_spec, encoder_spec, export_graph, pipeline_spec, stylize_spec  # noqa: E402
 from painterly.models.adain import AdaINDecoder, AdaINDecoderConfig  # noqa: E402
 from painterly.models.io import StylizationModel, save_model  # noqa: E402
 from painterly.models.transformer import NormStats, TransformerConfig, TransformerNet  # noqa: E402
@@ -142,6 +142,10 @@ def test_encoder_and_decoder_export(tmp_path):
     assert meta["validation"]["passed"] and read_onnx_metadata(tmp_path / "enc.onnx", "encoder")["kind"] == "encoder"
     meta = export_graph(decoder_spec(dec, enc, size=32, images=images), tmp_path / "dec.onnx", "fp32")
     assert meta["validation"]["passed"]
+    meta = export_graph(decoder_spec(dec, enc, size=32, images=images), tmp_path / "dec16.onnx", "fp16")
+    assert meta["validation"]["passed"] and read_onnx_metadata(tmp_path / "dec16.onnx")["precision"] == "fp16"
+    meta = export_graph(pipeline_spec(dec, enc, size=32, images=images), tmp_path / "pipe.onnx", "fp32")
+    assert meta["validation"]["passed"] and meta["kind"] == "pipeline"
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,7 +195,8 @@ def tiny_path(tiny, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("case", ["missing model", "corrupt model", "unknown kind", "bad precision", "not onnx",
-                                  "parent is a file", "adain without part", "part for a stylization model"])
+                                  "parent is a file", "adain without part", "part for a stylization model",
+                                  "calibration without int8"])
 def test_cli_bad_input_is_one_line(case, tmp_path, capsys, tiny_path):
     out = tmp_path / "out.onnx"
     corrupt = tmp_path / "corrupt.safetensors"
@@ -204,7 +209,8 @@ def test_cli_bad_input_is_one_line(case, tmp_path, capsys, tiny_path):
             "not onnx": [str(tiny_path), "-o", str(tmp_path / "out.png")],
             "parent is a file": [str(tiny_path), "-o", str(tmp_path / "file" / "out.onnx")],
             "adain without part": ["adain", "-o", str(out)],
-            "part for a stylization model": [str(tiny_path), "-o", str(out), "--part", "decoder"]}[case]
+            "part for a stylization model": [str(tiny_path), "-o", str(out), "--part", "decoder"],
+            "calibration without int8": [str(tiny_path), "-o", str(out), "--calibration", str(tmp_path)]}[case]
     rc, err = _cli(capsys, argv)
     assert rc == 2 and err.startswith("painterly: error:") and len(err.splitlines()) == 1, err
     assert not out.exists()

@@ -46,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
                   half_weights=not args.full_weights, decoder=args.decoder)
     v = meta["validation"]
     size_mb = Path(args.output).stat().st_size / 1e6
-    print(f"wrote {args.output} ({meta['kind']}, {meta['precision']}, {size_mb:.2f} MB); vs torch on "
-          f"{v['cases']} photo inputs at {args.size} px: max abs diff {v['max_abs']:.3g}, PSNR {v['psnr']:.2f} dB")
+    print(f"wrote {args.output} ({meta['kind']}, {meta['precision']}, {size_mb:.2f} MB); vs torch on {v['cases']} "
+          f"inputs (bundled photos at {args.size} px): max abs diff {v['max_abs']:.3g}, PSNR {v['psnr']:.2f} dB")
     return 0

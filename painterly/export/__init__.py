@@ -39,6 +39,8 @@ def export(model: str | os.PathLike, output: str | os.PathLike, precision: str =
     from .onnx import check_precision, decoder_spec, encoder_spec, export_graph, pipeline_spec, stylize_spec
 
     check_precision(precision)
+    if calibration is not None and precision != "int8":
+        raise PainterlyError("--calibration applies to int8 exports only")
     if int(size) < 32:
         raise PainterlyError(f"--size must be at least 32 pixels, got {size}")
     out = _check_output(output)

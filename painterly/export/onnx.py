@@ -39,8 +39,10 @@ from .graphs import AdaINPipelineGraph, DecoderGraph, EncoderGraph, StylizeGraph
 OPSETS = {"legacy": 17, "dynamo": 18}
 PHOTOS_DIR = Path(__file__).resolve().parent.parent / "assets" / "photos"
 PAINTINGS_DIR = Path(__file__).resolve().parent.parent / "assets" / "styles"
-#: Validation limits per precision: max abs difference (fp32) or PSNR in dB (fp16, int8) of the primary output.
-LIMITS = {"fp32": {"max_abs": 2e-3}, "fp16": {"psnr": 30.0}, "int8": {"psnr": 22.0}}
+#: Validation limits per precision on the primary output (fp32 graphs with fp16-stored weights differ from the
+#: torch model by the weights' rounding: PSNR 75-80 dB, max abs ~1/255 for the AdaIN pipeline).
+#: ``max_rel`` is the max abs difference over the reference's peak (1 for images).
+LIMITS = {"fp32": {"max_rel": 1e-2, "psnr": 60.0}, "fp16": {"psnr": 30.0}, "int8": {"psnr": 22.0}}
 
 Feeds = dict[str, np.ndarray]
 
@@ -324,19 +326,21 @@ def run_cases(session: Any, cases: Sequence[tuple[Feeds, dict[str, np.ndarray]]]
     stylization graph, the worst relative error of the statistics output)."""
     primary = OUTPUTS[kind][0]
     names = [o.name for o in session.get_outputs()]
-    max_abs, worst, stats_rel = 0.0, 99.0, 0.0
+    max_abs, max_rel, worst, stats_rel = 0.0, 0.0, 99.0, 0.0
     for feeds, expected in cases:
         got = dict(zip(names, session.run(None, feeds), strict=True))
         ref = expected[primary]
         if got[primary].shape != ref.shape:
             raise ModelError(f"exported {kind} graph gives shape {got[primary].shape}, torch {ref.shape}")
         peak = 1.0 if primary == "output" else float(np.abs(ref).max()) or 1.0
-        max_abs = max(max_abs, float(np.abs(got[primary] - ref).max()))
+        diff = float(np.abs(got[primary] - ref).max())
+        max_abs, max_rel = max(max_abs, diff), max(max_rel, diff / peak)
         worst = min(worst, psnr(got[primary], ref, peak))
         if "stats_out" in expected:
             e = expected["stats_out"]
             stats_rel = max(stats_rel, float(np.abs(got["stats_out"] - e).max() / max(1e-6, float(np.abs(e).max()))))
-    out = {"max_abs": float(f"{max_abs:.3g}"), "psnr": round(worst, 2), "cases": len(cases)}
+    out = {"max_abs": float(f"{max_abs:.3g}"), "max_rel": float(f"{max_rel:.3g}"), "psnr": round(worst, 2),
+           "cases": len(cases)}
     if kind == "stylize":
         out["stats_max_rel"] = float(f"{stats_rel:.3g}")
     if primary != "output":
@@ -399,9 +403,15 @@ def export_graph(spec: GraphSpec, path: str | os.PathLike, precision: str = "fp3
         raise ModelError(f"cannot write '{path}': {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
+    import onnxruntime
+
     meta["validation"]["reference"] = "torch fp32 model on the bundled photos"
+    meta["validation"]["runtime"] = f"onnxruntime {onnxruntime.__version__} CPU"
+    if precision == "fp16":  # onnxruntime's CPU provider casts fp16 ops without CPU kernels to fp32
+        meta["validation"]["note"] = "the CPU provider runs most fp16 ops in fp32; check on the target device"
     limit = LIMITS[precision]
-    ok = all(meta["validation"][k] <= v if k == "max_abs" else meta["validation"][k] >= v for k, v in limit.items())
+    ok = all(meta["validation"][k] <= v if k.startswith("max") else meta["validation"][k] >= v
+             for k, v in limit.items())
     meta["validation"]["passed"] = ok
     if strict and not ok:
         raise ModelError(f"the {precision} {spec.kind} graph does not match the torch model "

@@ -21,9 +21,14 @@ import torch.nn.functional as F
 
 #: Convolutions kept in float by default, per graph kind, as positions in the graph's list of Conv
 #: nodes (negative: from the end); measured with :func:`sensitivity`.
-KEEP_FLOAT: dict[str, tuple[int, ...]] = {"stylize": (0, -2), "encoder": (0,), "decoder": (-1,), "pipeline": (0, -1)}
+KEEP_FLOAT: dict[str, tuple[int, ...]] = {
+    "stylize": (0, -2),  # the 9x9 stem and the last up-conv
+    "encoder": (0, -1),  # conv1_1 and conv4_1
+    "decoder": (0, -2, -1),  # the first conv and the last two (full resolution)
+    "pipeline": (0, 9, 18, -2, -1),  # the encoder twice (9 convs each), then the decoder
+}
 #: Calibration method per graph kind (measured with :func:`sensitivity`).
-METHOD: dict[str, str] = {"stylize": "percentile"}
+METHOD: dict[str, str] = {"stylize": "percentile", "encoder": "percentile", "pipeline": "percentile"}
 CALIBRATION_SIZE = 256
 
 
@@ -39,6 +44,20 @@ def calibration_images(size: int = CALIBRATION_SIZE, folder: str | os.PathLike |
         crop = x[..., (h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
         zoom = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
         out += [x, x.flip(-1), zoom, (x * 0.6).pow(1.2), (x * 1.3 + 0.05).clamp(0, 1)]
+    return out
+
+
+def _same_shape(images: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Every image turned (portrait/landscape) and resized to the first one's shape (histogram calibration
+    stacks the activations of all images)."""
+    size = tuple(images[0].shape[-2:])
+    out = []
+    for x in images:
+        if (x.shape[-2] > x.shape[-1]) != (size[0] > size[1]):
+            x = x.transpose(-2, -1)
+        if tuple(x.shape[-2:]) != size:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
+        out.append(x.contiguous())
     return out
 
 
@@ -82,7 +101,7 @@ def quantize(model: Any, spec: Any, calibration: Sequence[torch.Tensor] | str | 
             images = calibration_images(folder=calibration, multiple=multiple)
         else:
             images = list(calibration)
-        feeds = spec.calibrate(images)
+        feeds = spec.calibrate(_same_shape(images))
     convs = conv_nodes(model)
     keep = KEEP_FLOAT.get(spec.kind, ()) if keep_float is None else tuple(keep_float)
     method = method or METHOD.get(spec.kind, "minmax")
@@ -102,7 +121,7 @@ def quantize(model: Any, spec: Any, calibration: Sequence[torch.Tensor] | str | 
             "calibration": {"images": len(feeds), "method": method,
                             "source": str(calibration) if isinstance(calibration, (str, os.PathLike))
                             else "bundled photos, augmented" if calibration is None else "given images"},
-            "float_convs": [f"{i} of {len(convs)}" for i in keep]}
+            "float_convs": exclude, "convs": len(convs)}
     return quantized, info
 
 
