@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 #: The folder of the shipped models (``painterly/pretrained/``).
@@ -12,6 +13,13 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 def pretrained_path(filename: str) -> Path:
     """Location of a weights file shipped inside the package (``painterly/pretrained/``)."""
     return PRETRAINED_DIR / filename
+
+
+def shipped_files(names: Sequence[str], quality: str, folder: Path = PRETRAINED_DIR) -> list[Path]:
+    """The files ``names`` in ``folder`` in order of preference for ``quality``: as given for ``"fast"``;
+    for ``"high"`` the int8 ones last (used only when no full-precision file is there)."""
+    order = list(names) if quality == "fast" else sorted(names, key=lambda n: ".int8." in n)
+    return [folder / n for n in order]
 
 
 def cache_dir() -> Path:

@@ -21,7 +21,7 @@ from ..engines.choose import available, check_engine, fastest, torch_available
 from ..engines.tiling import DEFAULT_OVERLAP, DEFAULT_STATS_SIZE, DEFAULT_TILE
 from ..errors import ModelError, PainterlyError, StyleNotFoundError, torch_required
 from ..imageio import ImageLike, attach_alpha, ensure_min_side, from_array, read_image, resize_longest, to_array
-from ..paths import PRETRAINED_DIR
+from ..paths import PRETRAINED_DIR, shipped_files
 from ..styles import StyleInfo, StyleSpec
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ __all__ = ["DEFAULT_MODELS", "DEFAULT_OVERLAP", "DEFAULT_STATS_SIZE", "DEFAULT_T
            "load_stylizer", "style_sheet", "stylize"]
 
 #: The shipped stylization models, in order of preference (the fastest verified first). ``quality="high"``
-#: skips the int8 ones; the engine choice picks among the rest (see :func:`load_stylizer`).
+#: puts the int8 ones last; the engine choice picks among the rest (see :func:`load_stylizer`).
 DEFAULT_MODELS = ("multistyle.int8.onnx", "multistyle.fp32.onnx", "multistyle.safetensors")
 #: The shipped torch model (also the base that ``painterly train --base shipped`` starts from).
 DEFAULT_MODEL = PRETRAINED_DIR / "multistyle.safetensors"
@@ -72,8 +72,7 @@ def _onnx_stylizer(path: str | os.PathLike) -> Stylizer:
 
 def _shipped(quality: str) -> tuple[Path | None, Path | None]:
     """The preferred shipped (ONNX file, torch file) for ``quality``; None where none is installed."""
-    files = [PRETRAINED_DIR / f for f in DEFAULT_MODELS if quality == "fast" or ".int8." not in f]
-    files = [f for f in files if f.is_file()]
+    files = [f for f in shipped_files(DEFAULT_MODELS, quality, PRETRAINED_DIR) if f.is_file()]
     onnx = next((f for f in files if _is_onnx(f)), None)
     torch_file = next((f for f in files if not _is_onnx(f)), None)
     return onnx, torch_file

@@ -38,12 +38,12 @@ from ..engines.choose import check_engine, fastest, torch_available
 from ..errors import ImageError, PainterlyError, torch_required
 from ..imageio import IMAGE_EXTENSIONS, ImageLike, attach_alpha, ensure_min_side, from_array, read_image, resize_longest
 from ..paintings import bundled_painting
-from ..paths import PRETRAINED_DIR
+from ..paths import PRETRAINED_DIR, shipped_files
 
 METHODS = ("adain", "meta")
 #: Longest side used when ``size`` is None and the photo is larger than this.
 DEFAULT_MAX_SIDE = 1024
-#: The shipped AdaIN graphs (encoder, decoder), in order of preference; ``quality="high"`` skips int8.
+#: The shipped AdaIN graphs (encoder, decoder), in order of preference; ``quality="high"`` puts int8 last.
 ONNX_ENCODERS = ("vgg19_relu4_1.int8.onnx", "vgg19_relu4_1.fp32.onnx")
 ONNX_DECODERS = ("adain_decoder.int8.onnx", "adain_decoder.fp32.onnx")
 #: The shipped torch decoder.
@@ -86,8 +86,7 @@ def read_mask(mask: ImageLike, photo_size: tuple[int, int], size: tuple[int, int
 
 
 def _shipped_onnx(names: Sequence[str], quality: str) -> Path | None:
-    files = [PRETRAINED_DIR / n for n in names if quality == "fast" or ".int8." not in n]
-    return next((f for f in files if f.is_file()), None)
+    return next((f for f in shipped_files(names, quality, PRETRAINED_DIR) if f.is_file()), None)
 
 
 def _onnx_adain(model: Any, quality: str):
