@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS, machine, markdown_table, run_measured, write_results  # noqa: E402
+from benchmarks.common import RESULTS, machine, markdown_table, run_child, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "painterly" / "assets" / "photos" / "lake.jpg"
@@ -101,13 +101,8 @@ def main() -> None:
     rows, records = [], []
     for task, engine, setting, size in plan:
         name = f"engines-{task}-{engine}-{setting}-{size}"
-        m = run_measured([sys.executable, __file__, "--child", task, engine, setting, str(size), str(repeats)],
-                         RESULTS / "logs" / f"{name}.log")
-        log = Path(m.log).read_text()
-        line = next((ln for ln in log.splitlines() if ln.startswith("RESULT ")), None)
-        if m.returncode != 0 or line is None:
-            raise SystemExit(f"{name} failed (exit {m.returncode}); see {m.log}")
-        res = json.loads(line[7:])
+        m, res = run_child([sys.executable, __file__, "--child", task, engine, setting, str(size), str(repeats)],
+                           RESULTS / "logs" / f"{name}.log")
         records.append({"task": task, "engine": engine, "setting": setting, "size": size, **res,
                         "peak_rss_mib": m.peak_rss_mib})
         print(f"{task:>8} {engine:>11} {setting:>4} {size:>5}px  {res}  peak {m.peak_rss_mib:.0f} MiB", flush=True)
