@@ -9,6 +9,7 @@ Writes results/export.json and results/export.md. Needs painterly/pretrained/mul
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -114,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 for prec in ("fp32", "int8")}
     meta = sessions["fp32"][1]
     rows, data = [], {"machine": {**machine(), **cpu_isa(), "onnxruntime": ort.__version__,
-                                  "ort_threads": args.threads}, "latency_s": {}, "quality": {}}
+                                  "ort_threads": args.threads, "load_average_1min": os.getloadavg()[0]},
+                      "latency_s": {}, "quality": {}}
     for size in sizes:
         feeds = _feeds(PHOTOS[1], size, meta)
         lat = {f"onnxruntime {prec}": _time(lambda s=s, f=feeds: s.run(None, f), repeats)
@@ -144,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     md = markdown_table(["size", "engine", "seconds"], rows) + "\n\n" + markdown_table(
         ["photo/style", "PSNR int8 vs fp32", "content fp32", "content int8", "style fp32", "style int8"], qrows) + \
         "\n\n" + markdown_table(["AdaIN photo/painting", "graphs", "PSNR vs torch fp32", "seconds"], arows)
+    data["machine"]["load_average_1min_end"] = os.getloadavg()[0]
     write_results("export", data, md, args.quick)
     print(md)
     return 0

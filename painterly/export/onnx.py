@@ -217,7 +217,10 @@ def pipeline_spec(decoder: AdaINDecoder, encoder: nn.Module | None = None, size:
             y = ref(x, s, alpha=a).clamp(0, 1)
             spec.cases.append(({"content": _np(x), "style": _np(s), "alpha": np.array([a], np.float32)},
                                {"output": _np(y)}))
-    spec.calibrate = lambda images: [{"content": _np(x), "style": _np(styles[i % len(styles)]),
+    # histogram calibration stacks each input's arrays: every painting at one shape
+    cal_styles = [torch.nn.functional.interpolate(s, size=(256, 256), mode="bilinear", align_corners=False)
+                  for s in _style_images(256)]
+    spec.calibrate = lambda images: [{"content": _np(x), "style": _np(cal_styles[i % len(cal_styles)]),
                                       "alpha": np.ones(1, np.float32)} for i, x in enumerate(images)]
     return spec
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 #: Convolutions kept in float by default, per graph kind, as positions in the graph's list of Conv
 #: nodes (negative: from the end); measured with :func:`sensitivity`.
 KEEP_FLOAT: dict[str, tuple[int, ...]] = {
-    "stylize": (0, -2),  # the 9x9 stem and the last up-conv
+    "stylize": (0, 1, -2, -1),  # the convs at full and half resolution (32-64 channels): stem, down1, up2, head
     "encoder": (0, -1),  # conv1_1 and conv4_1
     "decoder": (0, -2, -1),  # the first conv and the last two (full resolution)
     "pipeline": (0, 9, 18, -2, -1),  # the encoder twice (9 convs each), then the decoder
