@@ -1,6 +1,7 @@
 # painterly: `make run` stylizes a bundled photo, `make test` runs the test suite, `make web` builds the
 # browser demo (web/vendor/: onnxruntime-web from npm, the shipped ONNX models; serve with `make serve-web`).
 # All create ./.venv and install what they need (torch 2.13.0 CPU first, so pip never fetches a CUDA build).
+# A plain `pip install .` needs no torch: stylize and transfer run the shipped ONNX models on onnxruntime.
 
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -18,7 +19,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[torch,test]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS, machine, markdown_table, run_measured, write_results  # noqa: E402
+from benchmarks.common import RESULTS, machine, markdown_table, run_child, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "painterly" / "assets" / "photos" / "lake.jpg"
@@ -124,13 +124,8 @@ def main() -> None:
     plan += [("train-fp32", train_size, train_steps), ("train-bf16", train_size, train_steps)]
     rows, records = [], []
     for mode, size, reps in plan:
-        m = run_measured([sys.executable, __file__, "--child", mode, str(size), str(reps)],
-                         RESULTS / "logs" / f"stylize-{mode}-{size}.log")
-        log = Path(m.log).read_text()
-        line = next((ln for ln in log.splitlines() if ln.startswith("RESULT ")), None)
-        if m.returncode != 0 or line is None:
-            raise SystemExit(f"{mode} {size} failed (exit {m.returncode}); see {m.log}")
-        res = json.loads(line[7:])
+        m, res = run_child([sys.executable, __file__, "--child", mode, str(size), str(reps)],
+                           RESULTS / "logs" / f"stylize-{mode}-{size}.log")
         records.append({"mode": mode, "size": size, **res, "peak_rss_mib": m.peak_rss_mib})
         print(f"{mode:>10} {size:>5}px  {res}  peak {m.peak_rss_mib:.0f} MiB", flush=True)
     by = {(r["mode"], r["size"]): r for r in records}

@@ -64,6 +64,17 @@ def run_measured(command: Sequence[str], log_path: Path, env: dict[str, str] | N
     return Measured(list(command), proc.returncode, wall, peak, str(log_path))
 
 
+def run_child(command: Sequence[str], log_path: Path) -> tuple[Measured, dict]:
+    """:func:`run_measured` of a child that prints ``RESULT {json}``; returns its measurement and that JSON.
+    Exits with a message naming the log when the child fails or prints no result."""
+    m = run_measured(command, log_path)
+    log = Path(m.log).read_text()
+    line = next((ln for ln in log.splitlines() if ln.startswith("RESULT ")), None)
+    if m.returncode != 0 or line is None:
+        raise SystemExit(f"{log_path.stem} failed (exit {m.returncode}); see {m.log}")
+    return m, json.loads(line[len("RESULT "):])
+
+
 def tail(path: str | Path, lines: int = 15) -> str:
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])

@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 METHODS = ("luminance", "histogram")
 
@@ -80,5 +84,7 @@ def preserve_color(stylized: Image.Image, content: Image.Image, method: str | No
 
 def rgb_to_yuv(x: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) RGB -> YUV (BT.601), differentiable; useful for losses on luminance."""
+    import torch
+
     m = x.new_tensor([[0.299, 0.587, 0.114], [-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]])
     return torch.einsum("ij,bjhw->bihw", m, x)

@@ -20,22 +20,20 @@ BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 
 
 @functools.lru_cache(maxsize=1)
-def _cpuinfo() -> tuple[str, frozenset[str]]:
-    model, flags = "", frozenset()
+def _entries() -> tuple[tuple[str, str], ...]:
+    """(key, value) of every line of /proc/cpuinfo (empty where it is missing)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if not model and key in ("model name", "Model", "Hardware"):
-                    model = value.strip()
-                elif not flags and key in ("flags", "Features"):
-                    flags = frozenset(value.split())
-                if model and flags:
-                    break
+            return tuple((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in fh))
     except OSError:
-        pass
-    return model or platform.processor() or platform.machine(), flags
+        return ()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    model = next((v for k, v in _entries() if k in ("model name", "Model", "Hardware")), "")
+    flags = next((frozenset(v.split()) for k, v in _entries() if k in ("flags", "Features")), frozenset())
+    return model or platform.processor() or platform.machine() or "unknown", flags
 
 
 def cpu_model() -> str:
@@ -55,6 +53,21 @@ def has_flag(name: str) -> bool:
 def has_native_bf16() -> bool:
     """True when the CPU has bf16 dot-product instructions (AMX, AVX-512 bf16, Arm bf16)."""
     return any(has_flag(f) for f in BF16_FLAGS)
+
+
+@functools.lru_cache(maxsize=1)
+def physical_cores() -> int:
+    """Physical cores this process may use (hyper-threads counted once), at least 1."""
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores, physical = set(), "0"
+    for key, value in _entries():
+        if key == "physical id":
+            physical = value
+        elif key == "core id":
+            cores.add((physical, value))
+    logical = os.cpu_count() or 1
+    per_core = max(1, logical // len(cores)) if cores else 1
+    return max(1, min(allowed, logical) // per_core)
 
 
 def cpu_summary() -> dict[str, object]:

@@ -20,3 +20,12 @@ class StyleNotFoundError(PainterlyError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class MissingDependencyError(PainterlyError, ImportError):
+    """A feature needs an optional package that is not installed (e.g. PyTorch for training)."""
+
+
+def torch_required(what: str) -> MissingDependencyError:
+    """The error for ``what`` (e.g. "the meta method") when PyTorch is not installed."""
+    return MissingDependencyError(f"{what} needs PyTorch, which is not installed: pip install 'painterly[torch]'")

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+
+if TYPE_CHECKING:  # torch is optional: imported only by the functions that take or return tensors
+    import torch
 
 #: Default refusal limit in pixels (width * height): 100 megapixels.
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -36,7 +40,7 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 #: Extensions recognised when scanning folders for images.
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
-ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, "torch.Tensor"]  # noqa: UP007 (a forward reference)
 
 _ALPHA_MODES = ("RGBA", "LA", "La", "RGBa", "PA")
 _HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -136,6 +140,12 @@ def _array_to_pil(arr: np.ndarray, name: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8)))
 
 
+def _is_tensor(obj: object) -> bool:
+    """Whether ``obj`` is a torch tensor (without importing torch: if it is not loaded, nothing is a tensor)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
 def _tensor_to_pil(t: torch.Tensor, name: str) -> Image.Image:
     """(C, H, W) or (1, C, H, W) float tensor in [0, 1], C = 1, 3 or 4 -> PIL image."""
     x = t.detach()
@@ -158,7 +168,7 @@ def read_image(src: ImageLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
     truncated or non-image files raise an :class:`ImageError` naming the file.
     """
     name = _describe(src)
-    if isinstance(src, torch.Tensor):
+    if _is_tensor(src):
         return read_image(_tensor_to_pil(src, name), max_pixels)
     if isinstance(src, np.ndarray):
         return read_image(_array_to_pil(src, name), max_pixels)
@@ -250,25 +260,36 @@ def resize_longest(img: Image.Image, size: int) -> Image.Image:
     return img.resize(new, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
 
 
+def to_array(img: Image.Image) -> np.ndarray:
+    """PIL RGB image -> contiguous float32 array of shape (1, 3, H, W) in [0, 1]."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
+
+
+def from_array(arr: np.ndarray) -> Image.Image:
+    """Float array (1, 3, H, W) or (3, H, W) in [0, 1] -> PIL RGB image (1 channel is repeated; NaN is 0)."""
+    a = np.asarray(arr)
+    if a.ndim == 4:
+        if a.shape[0] != 1:
+            raise ValueError(f"expected a single image, got a batch of {a.shape[0]}")
+        a = a[0]
+    if a.ndim != 3 or a.shape[0] not in (1, 3):
+        raise ValueError(f"expected a (3, H, W) array, got shape {tuple(np.shape(arr))}")
+    a = np.broadcast_to(a, (3, *a.shape[1:]))
+    a = np.rint(np.clip(np.nan_to_num(a.astype(np.float32), nan=0.0), 0.0, 1.0) * np.float32(255.0))
+    return Image.fromarray(np.ascontiguousarray(a.astype(np.uint8).transpose(1, 2, 0)), mode="RGB")
+
+
 def to_tensor(img: Image.Image, device: torch.device | str | None = None) -> torch.Tensor:
     """PIL RGB image -> float tensor of shape (1, 3, H, W) in [0, 1]."""
-    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).to(device or "cpu")
+    import torch
+
+    return torch.from_numpy(to_array(img)).to(device or "cpu")
 
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:
     """Float tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> PIL RGB image (1 channel is repeated)."""
-    t = tensor.detach()
-    if t.dim() == 4:
-        if t.shape[0] != 1:
-            raise ValueError(f"expected a single image, got a batch of {t.shape[0]}")
-        t = t[0]
-    if t.dim() != 3 or t.shape[0] not in (1, 3):
-        raise ValueError(f"expected a (3, H, W) tensor, got shape {tuple(tensor.shape)}")
-    if t.shape[0] == 1:
-        t = t.expand(3, -1, -1)
-    arr = (t.float().nan_to_num(0.0).clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(np.ascontiguousarray(arr), mode="RGB")
+    return from_array(tensor.detach().float().cpu().numpy())
 
 
 def attach_alpha(img: Image.Image, alpha: Image.Image | None) -> Image.Image:

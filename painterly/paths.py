@@ -1,15 +1,54 @@
-"""Where painterly keeps per-user files (no torch)."""
+"""Where painterly's files live: the shipped models and the per-user cache (no torch)."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
+
+#: The folder of the shipped models (``painterly/pretrained/``).
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def pretrained_path(filename: str) -> Path:
+    """Location of a weights file shipped inside the package (``painterly/pretrained/``)."""
+    return PRETRAINED_DIR / filename
+
+
+def shipped_files(names: Sequence[str], quality: str, folder: Path = PRETRAINED_DIR) -> list[Path]:
+    """The files ``names`` in ``folder`` in order of preference for ``quality``: as given for ``"fast"``;
+    for ``"high"`` the int8 ones last (used only when no full-precision file is there)."""
+    order = list(names) if quality == "fast" else sorted(names, key=lambda n: ".int8." in n)
+    return [folder / n for n in order]
 
 
 def cache_dir() -> Path:
-    """Per-user cache folder (``$PAINTERLY_CACHE``, else ``$XDG_CACHE_HOME/painterly``)."""
-    env = os.environ.get("PAINTERLY_CACHE")
-    if env:
-        return Path(env)
+    """The per-user cache folder: ``$PAINTERLY_CACHE``, else ``$XDG_CACHE_HOME/painterly``, else
+    ``~/.cache/painterly``."""
+    if os.environ.get("PAINTERLY_CACHE"):
+        return Path(os.environ["PAINTERLY_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "painterly"
+
+
+def read_cache_json(name: str) -> dict:
+    """The JSON object in the cache file ``name`` (empty when missing, unreadable or not an object)."""
+    try:
+        data = json.loads((cache_dir() / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_cache_entry(name: str, key: str, entry: object) -> None:
+    """Set ``key`` in the cache file ``name``, atomically (a concurrent reader sees the old or the new
+    file, never half of one); a read-only home is ignored (the caller measures again next time)."""
+    from .imageio import atomic_write_bytes
+
+    data = read_cache_json(name)
+    data[key] = entry
+    try:
+        atomic_write_bytes(cache_dir() / name, json.dumps(data, indent=1, sort_keys=True).encode())
+    except OSError:
+        pass

@@ -5,17 +5,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from . import cpuinfo
-from .imageio import atomic_write_bytes
-from .paths import cache_dir
+from .paths import read_cache_json, write_cache_entry
 
 
 def cpu_has_amx() -> bool:
@@ -58,8 +55,8 @@ def measure_bf16_speedup(rounds: int = 10) -> float:
     return best[None] / best[torch.bfloat16]
 
 
-def _precision_cache_file() -> Path:
-    return cache_dir() / "precision.json"
+#: The cache file of :func:`cpu_bf16_fast`'s measurements.
+PRECISION_CACHE = "precision.json"
 
 
 def _precision_key() -> str:
@@ -80,22 +77,11 @@ def cpu_bf16_fast() -> bool:
         return forced == "1"
     if not cpuinfo.has_native_bf16():
         return False
-    path, key = _precision_cache_file(), _precision_key()
-    try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cached = {}
-    if not isinstance(cached, dict):
-        cached = {}
-    entry = cached.get(key)
+    key = _precision_key()
+    entry = read_cache_json(PRECISION_CACHE).get(key)
     if not isinstance(entry, dict) or not isinstance(entry.get("speedup"), (int, float)):
         entry = {"speedup": round(measure_bf16_speedup(), 3), "isa": cpuinfo.cpu_summary()["isa"]}
-        cached[key] = entry
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, json.dumps(cached, indent=1).encode())
-        except OSError:
-            pass  # a read-only home: measure again next time
+        write_cache_entry(PRECISION_CACHE, key, entry)
     return float(entry["speedup"]) >= BF16_MIN_SPEEDUP
 
 

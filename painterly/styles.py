@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+#: A style choice: a name, ``{name: weight}`` (mixed, weights normalised) or a list of names (equal weights).
+StyleSpec = str | Mapping[str, float] | Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,36 @@ class StyleInfo:
 
     def __str__(self) -> str:
         return self.name
+
+
+def style_weights(names: Sequence[str], style: StyleSpec, where: str = "") -> np.ndarray:
+    """A style spec -> normalised float32 weight vector over ``names`` (a model's styles, in order).
+
+    Unknown names raise :class:`~painterly.errors.StyleNotFoundError` listing the available ones
+    (``where``: the model file, for the message); negative, infinite or all-zero weights a
+    :class:`~painterly.errors.ModelError`.
+    """
+    from .errors import ModelError, StyleNotFoundError
+
+    if isinstance(style, str):
+        style = {style: 1.0}
+    elif not isinstance(style, Mapping):
+        style = {name: 1.0 for name in style}
+    if not style:
+        raise StyleNotFoundError(f"no style given; available: {', '.join(names)}")
+    vec = np.zeros(len(names), dtype=np.float64)
+    for name, w in style.items():
+        w = float(w)
+        if not (w >= 0.0) or w == float("inf"):
+            raise ModelError(f"style weight for '{name}' must be a finite number >= 0, got {w}")
+        if name not in names:
+            at = f" in '{where}'" if where else ""
+            raise StyleNotFoundError(f"unknown style '{name}'{at}; available: {', '.join(names)}")
+        vec[list(names).index(name)] += w
+    total = float(vec.sum())
+    if total <= 0:
+        raise ModelError("style weights must not all be zero")
+    return (vec / total).astype(np.float32)
 
 
 def style_name(path: str | os.PathLike) -> str:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..engines import ENGINES, QUALITIES
 from ..errors import PainterlyError
 from ..imageio import SAVE_FORMATS
-from ..models.tensorfile import pretrained_path
+from ..paths import pretrained_path
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--engine`` and ``--quality`` (stylize, transfer)."""
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="onnxruntime (no torch needed), torch, or auto: the faster one on this machine (default)")
+    p.add_argument("--quality", choices=QUALITIES, default="fast",
+                   help="fast: the int8 model where shipped (default); high: full precision")
 
 
 def check_output(path: str) -> Path:

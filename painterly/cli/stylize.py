@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..errors import ImageError, PainterlyError
 from ..imageio import SAVE_FORMATS, find_images, save_image
-from ..methods.stylize import get_model, stylize
+from ..methods.stylize import load_stylizer, stylize
+from .common import add_engine_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=None, help="longest side to stylize at (default: original size)")
     p.add_argument("--strength", type=float, default=1.0, help="0..1: blend with the photo (default 1)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None)
-    p.add_argument("--model", default=None, help="model file (default: the shipped multi-style model)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    p.add_argument("--model", default=None,
+                   help="model file: .onnx (onnxruntime) or .safetensors (torch) (default: the shipped model)")
+    add_engine_options(p)
+    p.add_argument("--device", default=None, help="torch: cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="torch only")
     p.add_argument("--tile-size", type=int, default=1024, help="process larger images in tiles of this size")
     p.set_defaults(func=run)
 
@@ -68,7 +71,7 @@ def _inputs(specs: list[str]) -> list[tuple[Path, Path]]:
 
 def run(args: argparse.Namespace) -> int:
     styles = parse_styles(args.style)
-    model = get_model(args.model)
+    model = load_stylizer(args.model, args.engine, args.quality, args.device, args.precision)
     model.style_weights(styles)  # unknown names fail before any work
     tag = "+".join(styles)
     items = _inputs(args.inputs)
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     for (src, _), dst in zip(items, targets, strict=True):
         try:
             img = stylize(src, styles, size=args.size, strength=args.strength, preserve_color=args.preserve_color,
-                          model=model, device=args.device, precision=args.precision, tile_size=args.tile_size)
+                          model=model, tile_size=args.tile_size)
             save_image(img, dst)
         except ImageError as exc:
             if len(items) == 1:

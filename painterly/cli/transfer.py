@@ -7,9 +7,8 @@ import argparse
 from ..errors import PainterlyError
 from ..imageio import save_image
 from ..methods.transfer import METHODS, generate_transformer, transfer
-from ..models.meta import save_generated
 from ..styles import style_name
-from .common import check_output, check_style_mix
+from .common import add_engine_options, check_output, check_style_mix
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,12 +32,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="larger paintings are downscaled to this longest side (default %(default)s)")
     p.add_argument("--method", choices=METHODS, default="adain", help="default %(default)s")
     p.add_argument("--model", default=None,
-                   help="decoder (adain) or meta-network (meta) weights file (default: the shipped one)")
+                   help="decoder (adain: .onnx or .safetensors) or meta-network (meta) weights file "
+                        "(default: the shipped one)")
     p.add_argument("--save-model", default=None, metavar="MODEL.safetensors",
                    help="meta only: also save the generated network as a single-style model for `painterly stylize "
                         "--model`")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_engine_options(p)
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="torch only")
+    p.add_argument("--device", default=None, help="torch: cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
     p.set_defaults(func=run)
 
@@ -53,10 +54,13 @@ def run(args: argparse.Namespace) -> int:
             raise PainterlyError("--save-model saves the network of one style; give exactly one --style")
     img = transfer(args.content, args.style, alpha=args.alpha, style_weights=args.style_mix, mask=args.mask,
                    preserve_color=args.preserve_color, size=args.size, method=args.method,
-                   style_size=args.style_size, model=args.model, device=args.device, precision=args.precision)
+                   style_size=args.style_size, model=args.model, device=args.device, precision=args.precision,
+                   engine=args.engine, quality=args.quality)
     save_image(img, out)
     print(f"wrote {out}")
     if args.save_model is not None:
+        from ..models.meta import save_generated
+
         net = generate_transformer(args.style[0], args.model, args.style_size)
         path = save_generated(net, args.save_model, style_name(args.style[0]), source=str(args.style[0]))
         print(f"wrote {path} (use: painterly stylize PHOTO --model {path} --style {style_name(args.style[0])})")

@@ -1,166 +1,175 @@
-"""Fast stylization with a trained multi-style network (``painterly.stylize``).
+"""Fast stylization with a trained multi-style network (``painterly.stylize``), on any engine.
 
-Large images are processed in overlapping tiles so memory stays bounded: the instance-norm
-statistics are first collected on the whole image (or, when it is larger than ``stats_size``,
-on a downscaled copy) and then frozen for every tile, so all tiles are normalised alike; tiles
-overlap, the outputs near a tile's inner edge (inside the network's receptive field) get zero
-weight and the rest is blended with raised-cosine ramps, normalised to sum to one. The tiled result
-matches the untiled one away from the image border up to rounding, and no seams show.
+The model is a shipped or given file: ``.onnx`` (the onnxruntime engine, no torch needed) or
+``.safetensors`` (the torch engine). ``engine="auto"`` picks the faster engine available on this
+machine (see :mod:`painterly.engines.choose`); large images run in tiles with frozen
+instance-norm statistics (see :mod:`painterly.engines.tiling`).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 from PIL import Image
 
-from ..errors import ModelError, PainterlyError, StyleNotFoundError
-from ..imageio import MIN_SIDE, ImageLike, attach_alpha, ensure_min_side, read_image, resize_longest, to_pil, to_tensor
-from ..models.io import StylizationModel, load_model
-from ..models.transformer import NormStats, TransformerNet, pad_to_multiple
-from ..runtime import autocast, resolve_device, resolve_precision
-from ..styles import StyleInfo
+from ..engines import QUALITIES, Stylizer
+from ..engines.choose import available, check_engine, fastest, torch_available
+from ..engines.tiling import DEFAULT_OVERLAP, DEFAULT_STATS_SIZE, DEFAULT_TILE
+from ..errors import ModelError, PainterlyError, StyleNotFoundError, torch_required
+from ..imageio import ImageLike, attach_alpha, ensure_min_side, from_array, read_image, resize_longest, to_array
+from ..paths import PRETRAINED_DIR, shipped_files
+from ..styles import StyleInfo, StyleSpec
 
-#: The shipped multi-style model.
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "multistyle.safetensors"
+if TYPE_CHECKING:
+    from ..models.io import StylizationModel
 
-#: Images with more pixels than ``tile_size ** 2`` are processed in tiles.
-DEFAULT_TILE = 1024
-#: Minimum tile overlap: per inner tile edge a dead zone of a third (more than the full network's
-#: receptive-field radius of about 58 px) and a cosine ramp of a third.
-DEFAULT_OVERLAP = 192
-#: Longest side of the copy the instance-norm statistics are computed on for tiled images.
-DEFAULT_STATS_SIZE = 1024
+__all__ = ["DEFAULT_MODELS", "DEFAULT_OVERLAP", "DEFAULT_STATS_SIZE", "DEFAULT_TILE", "get_model", "list_styles",
+           "load_stylizer", "style_sheet", "stylize"]
 
-StyleSpec = str | Mapping[str, float] | Sequence[str]
-ModelSpec = StylizationModel | str | os.PathLike | None
+#: The shipped stylization models, in order of preference (the fastest verified first). ``quality="high"``
+#: puts the int8 ones last; the engine choice picks among the rest (see :func:`load_stylizer`).
+DEFAULT_MODELS = ("multistyle.int8.onnx", "multistyle.fp32.onnx", "multistyle.safetensors")
+#: The shipped torch model (also the base that ``painterly train --base shipped`` starts from).
+DEFAULT_MODEL = PRETRAINED_DIR / "multistyle.safetensors"
 
-
-@functools.lru_cache(maxsize=4)
-def _load_cached(path: str, mtime_ns: int) -> StylizationModel:
-    return load_model(path)
+ModelSpec = Any  # a path, a loaded Stylizer / StylizationModel, or None (the shipped model)
+#: Side of the image the automatic engine choice is measured on.
+BENCH_SIZE = 256
 
 
-def get_model(model: ModelSpec = None) -> StylizationModel:
-    """A loaded model: ``None`` (the shipped one), a path, or a :class:`StylizationModel`."""
+def _is_onnx(path: Path) -> bool:
+    return path.suffix.lower() == ".onnx"
+
+
+def _check_quality(quality: str) -> str:
+    if quality not in QUALITIES:
+        raise PainterlyError(f"unknown quality '{quality}'; choose from {', '.join(QUALITIES)}")
+    return quality
+
+
+def _torch_stylizer(model: StylizationModel | str | os.PathLike, device, precision: str, quality: str) -> Stylizer:
+    if not torch_available():
+        raise torch_required(f"the model '{model}' (a torch .safetensors file)")
+    from ..engines.torch import TorchStylizer, load_stylization_model
+    from ..models.io import StylizationModel
+
+    if not isinstance(model, StylizationModel):
+        model = load_stylization_model(model)
+    if precision == "auto" and quality == "high":
+        precision = "fp32"
+    return TorchStylizer(model, device, precision)
+
+
+def _onnx_stylizer(path: str | os.PathLike) -> Stylizer:
+    from ..engines.onnx import load_stylizer as load_onnx
+
+    return load_onnx(path)
+
+
+def _shipped(quality: str) -> tuple[Path | None, Path | None]:
+    """The preferred shipped (ONNX file, torch file) for ``quality``; None where none is installed."""
+    files = [f for f in shipped_files(DEFAULT_MODELS, quality, PRETRAINED_DIR) if f.is_file()]
+    onnx = next((f for f in files if _is_onnx(f)), None)
+    torch_file = next((f for f in files if not _is_onnx(f)), None)
+    return onnx, torch_file
+
+
+def _missing_default() -> ModelError:
+    return ModelError(f"the pretrained model is missing from {PRETRAINED_DIR}: reinstall painterly, pass --model "
+                      "FILE, or train one with 'painterly train --style PAINTING.jpg --data PHOTOS_DIR --out FILE'")
+
+
+def _bench_runner(stylizer: Stylizer):
+    x = np.random.default_rng(0).random((1, 3, BENCH_SIZE, BENCH_SIZE), dtype=np.float32)
+    w = np.full(len(stylizer.styles), 1.0 / len(stylizer.styles), dtype=np.float32)
+    return lambda: stylizer.run(x, w)
+
+
+def load_stylizer(model: ModelSpec = None, engine: str = "auto", quality: str = "fast", device=None,
+                  precision: str = "auto") -> Stylizer:
+    """A stylization model ready to run (see :class:`painterly.engines.Stylizer`).
+
+    ``model``: None (the shipped model), a ``.onnx`` file (onnxruntime), a ``.safetensors`` file or a
+    loaded ``StylizationModel`` (torch), or an already loaded stylizer. ``engine``: ``"auto"`` (the
+    faster one here; onnxruntime when torch is not installed), ``"onnxruntime"`` or ``"torch"``.
+    ``quality``: ``"fast"`` (int8 when shipped) or ``"high"`` (full precision). ``device`` and
+    ``precision`` apply to the torch engine only.
+    """
+    check_engine(engine)
+    _check_quality(quality)
+    if device not in (None, "auto", "cpu") and engine == "auto":
+        engine = "torch"  # a GPU: only torch runs there
+    if hasattr(model, "run") and hasattr(model, "styles"):
+        return model
+    if model is not None and not isinstance(model, (str, os.PathLike)):  # a StylizationModel
+        if engine == "onnxruntime":
+            raise PainterlyError("a loaded torch model runs on the torch engine; export it to ONNX for onnxruntime")
+        return _torch_stylizer(model, device, precision, quality)
+    if model is not None:
+        path = Path(model)
+        if not path.is_file():
+            raise ModelError(f"model file '{path}' not found")
+        if _is_onnx(path):
+            if engine == "torch":
+                raise PainterlyError(f"'{path}' is an ONNX model: use --engine onnxruntime (or auto)")
+            return _onnx_stylizer(path)
+        if engine == "onnxruntime":
+            raise PainterlyError(f"'{path}' is a torch model: export it to ONNX (painterly export) "
+                                 "or use --engine torch")
+        return _torch_stylizer(path, device, precision, quality)
+    onnx, torch_file = _shipped(quality)
+    if engine == "onnxruntime" or (engine == "auto" and not torch_available()):
+        if onnx is None:
+            raise ModelError(f"no shipped ONNX stylization model in {PRETRAINED_DIR}"
+                             + (": install PyTorch (pip install 'painterly[torch]') to run the torch model"
+                                if torch_file is not None and engine == "auto" else ""))
+        return _onnx_stylizer(onnx)
+    if engine == "torch" or onnx is None:
+        if torch_file is None:
+            raise _missing_default()
+        return _torch_stylizer(torch_file, device, precision, quality)
+    if torch_file is None:
+        return _onnx_stylizer(onnx)
+    loaders = {"onnxruntime": lambda: _onnx_stylizer(onnx),
+               "torch": lambda: _torch_stylizer(torch_file, device, precision, quality)}
+    task = f"stylize {onnx.name} {onnx.stat().st_size} vs {torch_file.name} {torch_file.stat().st_size} ({quality})"
+    best = fastest(task, {name: lambda load=load: _bench_runner(load()) for name, load in loaders.items()})
+    return loaders[best]()
+
+
+def get_model(model: StylizationModel | str | os.PathLike | None = None) -> StylizationModel:
+    """The torch :class:`~painterly.models.io.StylizationModel` of a ``.safetensors`` file (None: the shipped one)."""
+    from ..models.io import StylizationModel
+
     if isinstance(model, StylizationModel):
         return model
     path = Path(model) if model is not None else DEFAULT_MODEL
     if not path.is_file():
+        raise _missing_default() if model is None else ModelError(f"model file '{path}' not found")
+    if not torch_available():
+        raise torch_required("loading a torch model")
+    from ..engines.torch import load_stylization_model
+
+    return load_stylization_model(path)
+
+
+def _styles_source(model: ModelSpec) -> Stylizer:
+    """The model to list styles of, without choosing an engine (the shipped models share their styles)."""
+    if model is None:
+        onnx, torch_file = _shipped("fast")
+        model = onnx if onnx is not None and available("onnxruntime") else torch_file
         if model is None:
-            raise ModelError(f"the pretrained model {path} is missing: reinstall painterly, pass --model FILE, or "
-                             "train one with 'painterly train --style PAINTING.jpg --data PHOTOS_DIR --out FILE'")
-        raise ModelError(f"model file '{path}' not found")
-    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+            raise _missing_default()
+    return load_stylizer(model)
 
 
 def list_styles(model: ModelSpec = None) -> list[StyleInfo]:
     """The styles of ``model`` (default: the shipped model), each with ``.name``, ``.title``, ``.artist``."""
-    return list(get_model(model).styles)
-
-
-# --------------------------------------------------------------------------------------------
-# Running the network, untiled or tiled
-# --------------------------------------------------------------------------------------------
-
-
-def _axis_tiles(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Tile (start, end) along one axis; starts are multiples of 4 and ends cover ``length``."""
-    if length <= tile:
-        return [(0, length)]
-    n = math.ceil((length - overlap) / (tile - overlap))
-    starts = [min(length - tile, 4 * round(i * (length - tile) / (n - 1) / 4)) for i in range(n)]
-    return [(s, s + tile) for s in starts]
-
-
-def _edge_ramp(dist: torch.Tensor, dead: int, ramp: int) -> torch.Tensor:
-    """Weight by distance from a tile's inner edge: 0 within ``dead`` pixels (inside the network's
-    receptive field, where the tile border shows), then a raised cosine rising to 1 over ``ramp``."""
-    t = ((dist - dead + 0.5) / max(1, ramp)).clamp(0, 1)
-    return 0.5 - 0.5 * torch.cos(math.pi * t)
-
-
-def _axis_weights(tiles: list[tuple[int, int]], device: torch.device, overlap: int = DEFAULT_OVERLAP
-                  ) -> list[torch.Tensor]:
-    """Per-tile 1-D blend weights, normalised so they sum to one at every position.
-
-    Any two adjacent tiles overlap by at least ``overlap``; a third of it is each tile's dead
-    zone and a third its ramp, so every pixel has a tile whose output there is exact.
-    """
-    length = tiles[-1][1]
-    dead = ramp = overlap // 3
-    pos = torch.arange(length, device=device, dtype=torch.float32)
-    raw = []
-    for s, e in tiles:
-        w = torch.zeros(length, device=device)
-        p = pos[s:e]
-        w[s:e] = 1.0
-        if s > 0:
-            w[s:e] *= _edge_ramp(p - s, dead, ramp)
-        if e < length:
-            w[s:e] *= _edge_ramp(e - 1 - p, dead, ramp)
-        raw.append(w)
-    total = torch.stack(raw).sum(0)
-    return [(w / total)[s:e] for w, (s, e) in zip(raw, tiles, strict=True)]
-
-
-def run_network(
-    net: TransformerNet,
-    x: torch.Tensor,
-    style: torch.Tensor,
-    dtype: torch.dtype | None = None,
-    tile_size: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
-    stats_size: int = DEFAULT_STATS_SIZE,
-    channels_last: bool = True,
-) -> torch.Tensor:
-    """Stylize ``x`` (1, 3, H, W) in [0, 1] with style weights ``style`` (N,); returns (1, 3, H, W) fp32.
-
-    Images over ``tile_size ** 2`` pixels run in overlapping tiles (see the module docstring).
-    """
-    device = next(net.parameters()).device
-    # .contiguous(): imageio.to_tensor returns a permuted HWC view whose odd strides send the
-    # bf16 channels_last convolutions down a path 2-3x slower.
-    x = x.to(device).contiguous()
-    style = style.to(device).view(1, -1)
-    h, w = x.shape[-2:]
-    xp, _ = pad_to_multiple(x, 4)
-    if h * w <= tile_size * tile_size:
-        return _forward(net, xp, style, dtype, channels_last)[..., :h, :w]
-    tile_size = max(4 * math.ceil(tile_size / 4), 3 * 4 * math.ceil(overlap / 12) + 4)
-    overlap = 4 * math.ceil(overlap / 4)
-    # Instance-norm statistics from the whole image, or a downscaled copy of it.
-    proxy = xp
-    if max(h, w) > stats_size:
-        scale = stats_size / max(h, w)
-        size = (max(MIN_SIDE, 4 * round(h * scale / 4)), max(MIN_SIDE, 4 * round(w * scale / 4)))  # thin: wider
-        proxy = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-    stats = NormStats("collect")
-    _forward(net, proxy, style, dtype, channels_last, stats)
-    hp, wp = xp.shape[-2:]
-    rows, cols = _axis_tiles(hp, tile_size, overlap), _axis_tiles(wp, tile_size, overlap)
-    wr, wc = _axis_weights(rows, device, overlap), _axis_weights(cols, device, overlap)
-    out = torch.zeros(1, 3, hp, wp, device=device)
-    for (r0, r1), wy in zip(rows, wr, strict=True):
-        for (c0, c1), wx in zip(cols, wc, strict=True):
-            y = _forward(net, xp[..., r0:r1, c0:c1], style, dtype, channels_last, stats.replay())
-            out[..., r0:r1, c0:c1].addcmul_(y, wy[:, None] * wx[None, :])
-            del y
-    return out[..., :h, :w].clamp_(0, 1)
-
-
-def _forward(net: TransformerNet, x: torch.Tensor, style: torch.Tensor, dtype: torch.dtype | None,
-             channels_last: bool, norm: NormStats | None = None) -> torch.Tensor:
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), autocast(x.device, dtype):
-        y = net(x, style, norm)
-    return y.float().contiguous()
+    return list(_styles_source(model).styles)
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +193,9 @@ def stylize(
     preserve_color: str | None = None,
     model: ModelSpec = None,
     *,
-    device: str | torch.device | None = None,
+    engine: str = "auto",
+    quality: str = "fast",
+    device: str | None = None,
     precision: str = "auto",
     tile_size: int = DEFAULT_TILE,
 ) -> Image.Image:
@@ -198,9 +209,12 @@ def stylize(
         size: longest side to stylize at (default: the image's own size).
         strength: 0..1, blends the result with the (resized) photo.
         preserve_color: ``None``, ``"luminance"`` or ``"histogram"`` (keep the photo's colours).
-        model: ``None`` (the shipped model), a model file, or a loaded :class:`StylizationModel`.
-        device: where to run (``None``/``"auto"``: CUDA if available, else CPU).
-        precision: ``"auto"`` (bf16 where fast: AMX CPUs, CUDA), ``"bf16"`` or ``"fp32"``.
+        model: ``None`` (the shipped model), a ``.onnx`` or ``.safetensors`` file, or a loaded model
+            (:func:`load_stylizer`, or a torch ``StylizationModel``).
+        engine: ``"auto"`` (the faster engine here), ``"onnxruntime"`` or ``"torch"``.
+        quality: ``"fast"`` (the int8 model when shipped) or ``"high"`` (full precision).
+        device: torch only: where to run (``None``/``"auto"``: CUDA if available, else CPU).
+        precision: torch only: ``"auto"`` (bf16 where fast: AMX CPUs, CUDA), ``"bf16"`` or ``"fp32"``.
         tile_size: images over ``tile_size**2`` pixels run in blended tiles (bounded memory).
     """
     from ..color import check_method
@@ -211,7 +225,7 @@ def stylize(
         raise PainterlyError(f"strength must be between 0 and 1, got {strength}")
     if size is not None and int(size) < 16:
         raise PainterlyError(f"size must be at least 16 pixels, got {size}")
-    m = get_model(model)
+    m = load_stylizer(model, engine, quality, device, precision)
     if style is None:
         if len(m.styles) != 1:
             raise StyleNotFoundError(f"choose a style; available: {', '.join(m.names)}")
@@ -219,14 +233,7 @@ def stylize(
     weights = m.style_weights(style)
     pic = read_image(image)
     photo = resize_longest(pic.rgb, int(size)) if size else pic.rgb
-    dev = resolve_device(None if device in (None, "auto") else str(device))
-    m.net.eval()
-    if next(m.net.parameters()).device != dev:
-        m.net.to(dev)  # the model stays on the device it was last used on
-    net = m.net
-    dtype = resolve_precision(precision, dev)
-    out = run_network(net, to_tensor(ensure_min_side(photo)), weights, dtype=dtype, tile_size=tile_size)
-    result = to_pil(out)
+    result = from_array(m.run(to_array(ensure_min_side(photo)), weights, tile_size=tile_size))
     if result.size != photo.size:  # a tiny or very thin image, processed upscaled
         result = result.resize(photo.size, Image.Resampling.LANCZOS)
     if preserve_color:
@@ -236,26 +243,24 @@ def stylize(
 
 
 def style_sheet(model: ModelSpec = None, photo: ImageLike | None = None, size: int = 256, ncol: int = 4,
-                device: str | torch.device | None = None) -> Image.Image:
+                device: str | None = None) -> Image.Image:
     """A labelled thumbnail sheet: the photo, then the photo in every style of ``model``.
 
     When a style is a bundled painting, a small copy of the painting is inset in the corner.
     """
     from PIL import ImageDraw
 
-    from ..paintings import painting_names
+    from ..paintings import bundled_painting, painting_names
 
-    m = get_model(model)
+    m = load_stylizer(model, device=device)
     if photo is None:
         photo = Path(__file__).resolve().parent.parent / "assets" / "photos" / "lake.jpg"
     base = resize_longest(read_image(photo).rgb, size)
     tiles = [("photo", base)]
     bundled = set(painting_names())
     for info in m.styles:
-        img = stylize(base, info.name, model=m, device=device)
+        img = stylize(base, info.name, model=m)
         if info.name in bundled:
-            from ..paintings import bundled_painting
-
             inset = resize_longest(read_image(bundled_painting(info.name)).rgb, max(16, size // 4))
             img.paste(inset, (img.width - inset.width - 2, img.height - inset.height - 2))
         tiles.append((info.name, img))
@@ -271,3 +276,14 @@ def style_sheet(model: ModelSpec = None, photo: ImageLike | None = None, size: i
         sheet.paste(img, (x, y))
         draw.text((x + 2, y + h + 3), name, fill=(0, 0, 0))
     return sheet
+
+
+def __getattr__(name: str):
+    """Torch-only names of the former module (``run_network``), imported on first use."""
+    if name == "run_network":
+        if not torch_available():
+            raise torch_required(f"painterly.methods.stylize.{name}")
+        from ..engines import torch as torch_engine
+
+        return getattr(torch_engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,11 +4,12 @@ Two methods, both shipped trained (``painterly/pretrained/``):
 
 * ``"adain"`` (Huang & Belongie 2017): the photo's VGG features get the painting's channel
   statistics, a decoder paints the result. ``alpha`` trades content for style in feature space;
-  several styles are interpolated with weights; a mask gives each region its own style.
+  several styles are interpolated with weights; a mask gives each region its own style. Runs on
+  onnxruntime (the shipped encoder/decoder graphs, AdaIN itself in numpy) or on torch.
 * ``"meta"`` (Shen et al. 2018): a meta network turns the painting into the weights of a small
   transformer network, which then stylizes the photo. Several styles mix their generated
   parameters; a mask composites each style's result per region; ``alpha`` blends the result
-  with the photo in pixel space.
+  with the photo in pixel space. Torch only.
 
 Masks: a grayscale image of the photo's size (or the same aspect ratio). With ``K`` styles its
 gray levels are split into ``K`` equal bands from white to black: white (the foreground) gets
@@ -21,37 +22,36 @@ result's luminance (see :mod:`painterly.color`).
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import torch
-import torch.nn.functional as F
+import numpy as np
 from PIL import Image
 
 from .. import color
-from ..errors import ImageError, PainterlyError
-from ..imageio import (
-    IMAGE_EXTENSIONS,
-    ImageLike,
-    attach_alpha,
-    ensure_min_side,
-    read_image,
-    resize_longest,
-    to_pil,
-    to_tensor,
-)
-from ..models.adain import AdaIN, load_decoder, normalize_weights
-from ..models.meta import MetaNetwork, load_meta, style_statistics
-from ..models.transformer import TransformerNet
+from ..engines import QUALITIES
+from ..engines.adain_numpy import normalize_weights
+from ..engines.choose import check_engine, fastest, torch_available
+from ..errors import ImageError, PainterlyError, torch_required
+from ..imageio import IMAGE_EXTENSIONS, ImageLike, attach_alpha, ensure_min_side, from_array, read_image, resize_longest
 from ..paintings import bundled_painting
-from ..runtime import resolve_device, resolve_precision
+from ..paths import PRETRAINED_DIR, shipped_files
 
 METHODS = ("adain", "meta")
 #: Longest side used when ``size`` is None and the photo is larger than this.
 DEFAULT_MAX_SIDE = 1024
+#: The shipped AdaIN graphs (encoder, decoder), in order of preference; ``quality="high"`` puts int8 last.
+ONNX_ENCODERS = ("vgg19_relu4_1.int8.onnx", "vgg19_relu4_1.fp32.onnx")
+ONNX_DECODERS = ("adain_decoder.int8.onnx", "adain_decoder.fp32.onnx")
+#: The shipped torch decoder.
+TORCH_DECODER = "adain_decoder.safetensors"
+#: Sides of the photo and the painting the automatic engine choice is measured on.
+BENCH_SIZES = (256, 128)
+#: Names served by the torch engine (:mod:`painterly.engines.torch`), imported on first use.
+_TORCH_NAMES = ("prepare", "load_adain", "_prepared", "_run_adain", "_run_meta", "_soft_regions")
 
 
 def resolve_style(style: ImageLike) -> ImageLike:
@@ -69,8 +69,8 @@ def read_style(style: ImageLike, style_size: int) -> Image.Image:
     return ensure_min_side(resize_longest(img, style_size) if max(img.size) > style_size else img)
 
 
-def read_mask(mask: ImageLike, photo_size: tuple[int, int], size: tuple[int, int], regions: int) -> torch.Tensor:
-    """Mask image -> one-hot regions (1, regions, H, W) at ``size`` (W, H); see the module docstring.
+def read_mask(mask: ImageLike, photo_size: tuple[int, int], size: tuple[int, int], regions: int) -> np.ndarray:
+    """Mask image -> one-hot float32 regions (1, regions, H, W) at ``size`` (W, H); see the module docstring.
 
     The mask must have the photo's size ``photo_size`` or the same aspect ratio (1% tolerance).
     """
@@ -80,65 +80,82 @@ def read_mask(mask: ImageLike, photo_size: tuple[int, int], size: tuple[int, int
     if (mw, mh) != (pw, ph) and abs(math.log((mw / mh) / (pw / ph))) > 0.01:
         raise ImageError(f"mask '{pic.name}' is {mw}x{mh} but the photo is {pw}x{ph}; "
                          "the mask must have the photo's size (or at least its aspect ratio)")
-    gray = pic.rgb.convert("L").resize(size, Image.Resampling.NEAREST)
-    g = to_tensor(gray.convert("RGB"))[:, :1]  # (1, 1, H, W) in [0, 1]
-    labels = torch.round((1.0 - g) * (regions - 1)).long().clamp(0, regions - 1)
-    return F.one_hot(labels[:, 0], regions).permute(0, 3, 1, 2).float()
+    gray = np.asarray(pic.rgb.convert("L").resize(size, Image.Resampling.NEAREST), dtype=np.float32) / 255.0
+    labels = np.clip(np.rint((1.0 - gray) * (regions - 1)), 0, regions - 1).astype(np.int64)
+    return (labels[None] == np.arange(regions)[:, None, None]).astype(np.float32)[None]
 
 
-def _pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
-    return x
+def _shipped_onnx(names: Sequence[str], quality: str) -> Path | None:
+    return next((f for f in shipped_files(names, quality, PRETRAINED_DIR) if f.is_file()), None)
 
 
-def _is_ready(module: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> bool:
-    p = next(module.parameters(), None)
-    return p is not None and not module.training and p.device == device and p.dtype == (dtype or torch.float32)
+def _onnx_adain(model: Any, quality: str):
+    """The onnxruntime AdaIN: the shipped encoder and ``model`` (an .onnx decoder; None: the shipped one)."""
+    from ..engines.onnx import OnnxAdaIN
+
+    if isinstance(model, OnnxAdaIN):
+        return model
+    encoder = _shipped_onnx(ONNX_ENCODERS, quality)
+    decoder = Path(model) if model is not None else _shipped_onnx(ONNX_DECODERS, quality)
+    if encoder is None or decoder is None:
+        raise PainterlyError(f"no shipped ONNX AdaIN {'encoder' if encoder is None else 'decoder'} in {PRETRAINED_DIR}"
+                             + ("" if torch_available() else ": install PyTorch (pip install 'painterly[torch]')"))
+    return OnnxAdaIN(encoder, decoder)
 
 
-def _prepared(module: torch.nn.Module, device: torch.device, dtype: torch.dtype | None,
-              fresh: bool = False) -> torch.nn.Module:
-    """An inference version of ``module`` on ``device``: bf16 weights and channels_last when bf16 is the fast
-    path, in-place ReLUs. A module that is already prepared is used as is; others are copied (unless
-    ``fresh``: created for this call) so the caller's model is never changed."""
-    if _is_ready(module, device, dtype):
-        return module
-    if not fresh:
-        module = copy.deepcopy(module)
-    module = module.eval().requires_grad_(False).to(device)
-    if dtype is not None:
-        module = module.to(dtype=dtype, memory_format=torch.channels_last)
-    for m in module.modules():
-        if isinstance(m, torch.nn.ReLU):
-            m.inplace = True  # inference only, and no conv output is ever returned here: saves a full copy per layer
-    return module
+def _choose_engine(method: str, model: Any, engine: str, quality: str, device: str | None) -> str:
+    """``"onnxruntime"`` or ``"torch"`` for this call (see :func:`transfer`)."""
+    check_engine(engine)
+    if quality not in QUALITIES:
+        raise PainterlyError(f"unknown quality '{quality}'; choose from {', '.join(QUALITIES)}")
+    is_path = isinstance(model, (str, os.PathLike))
+    onnx_model = (is_path and Path(model).suffix.lower() == ".onnx") or type(model).__name__ == "OnnxAdaIN"
+    torch_model = model is not None and not onnx_model
+    if method == "meta" or torch_model or device not in (None, "auto", "cpu"):
+        why = ("the meta method" if method == "meta" else f"the torch model '{model}'" if is_path and torch_model
+               else "a loaded torch model" if torch_model else f"device '{device}'")
+        if engine == "onnxruntime":
+            raise PainterlyError(f"{why} runs on the torch engine only")
+        if not torch_available():
+            raise torch_required(why)
+        return "torch"
+    if onnx_model:
+        if engine == "torch":
+            raise PainterlyError(f"'{model}' is an ONNX model: use --engine onnxruntime (or auto)")
+        return "onnxruntime"
+    have_onnx = _shipped_onnx(ONNX_ENCODERS, quality) is not None and _shipped_onnx(ONNX_DECODERS, quality) is not None
+    have_torch = torch_available() and (PRETRAINED_DIR / TORCH_DECODER).is_file()
+    if engine != "auto":
+        if engine == "torch" and not torch_available():
+            raise torch_required("the torch engine")
+        return engine
+    if not have_torch:
+        return "onnxruntime"  # (or a clear error about the missing graphs when it runs)
+    if not have_onnx:
+        return "torch"
+    files = (_shipped_onnx(ONNX_ENCODERS, quality), _shipped_onnx(ONNX_DECODERS, quality),
+             PRETRAINED_DIR / TORCH_DECODER)
+    task = "transfer adain " + " ".join(f"{f.name} {f.stat().st_size}" for f in files)
+    return fastest(task, _bench_candidates(quality, device))
 
 
-def prepare(model: AdaIN | MetaNetwork | str | os.PathLike | None = None, method: str = "adain",
-            device: str | None = None, precision: str = "auto") -> AdaIN | MetaNetwork:
-    """Load (None: the shipped weights) and convert a model once, for many :func:`transfer` calls.
+def _bench_candidates(quality: str, device: str | None) -> dict:
+    """Per engine, a factory of one small AdaIN run (see :func:`painterly.engines.choose.fastest`)."""
+    rng = np.random.default_rng(0)
+    photo, painting = (Image.fromarray((rng.random((s, s, 3)) * 255).astype(np.uint8)) for s in BENCH_SIZES)
 
-    ``transfer(..., model=prepare())`` skips loading and the per-call bf16 copy of the weights.
-    Pass the same ``device`` and ``precision`` to :func:`transfer`.
-    """
-    dev = resolve_device(device)
-    dtype = resolve_precision(precision, dev)
-    if method == "adain":
-        return _prepared(load_adain(model), dev, dtype, fresh=not isinstance(model, AdaIN))
-    if method == "meta":
-        meta = model if isinstance(model, MetaNetwork) else load_meta(model)
-        return meta.to(dev).eval()
-    raise PainterlyError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
+    def onnx():
+        adain = _onnx_adain(None, quality)
+        return lambda: adain.transfer(photo, [painting], 1.0, [1.0])
 
+    def torch():
+        from ..engines.torch import prepare, run_transfer
 
-def _as_input(img: Image.Image, device: torch.device, dtype: torch.dtype | None, multiple: int) -> torch.Tensor:
-    x = _pad_to(to_tensor(img, device), multiple)
-    if dtype is not None:
-        x = x.to(dtype=dtype).contiguous(memory_format=torch.channels_last)
-    return x
+        precision = "fp32" if quality == "high" else "auto"
+        net = prepare(None, "adain", device, precision)
+        return lambda: run_transfer("adain", photo, [painting], 1.0, [1.0], None, net, device, precision)
+
+    return {"onnxruntime": onnx, "torch": torch}
 
 
 def transfer(
@@ -151,9 +168,12 @@ def transfer(
     size: int | None = None,
     method: str = "adain",
     style_size: int = 512,
-    model: AdaIN | MetaNetwork | str | os.PathLike | None = None,
+    model: Any = None,
     device: str | None = None,
     precision: str = "auto",
+    *,
+    engine: str = "auto",
+    quality: str = "fast",
 ) -> Image.Image:
     """Stylize ``content`` with any painting(s) in one forward pass.
 
@@ -165,13 +185,15 @@ def transfer(
         mask: a region mask image, one style per gray band (see the module docstring).
         preserve_color: None, ``"luminance"`` or ``"histogram"``.
         size: longest side of the result (default: the photo's, at most 1024).
-        method: ``"adain"`` or ``"meta"``.
+        method: ``"adain"`` or ``"meta"`` (torch only).
         style_size: larger paintings are downscaled to this longest side before their statistics
             are taken (the scale of the brush strokes follows it).
-        model: a loaded :class:`AdaIN` / :class:`MetaNetwork`, a weights file (decoder file for
-            ``adain``, meta file for ``meta``), or None for the shipped weights.
-        device: None picks CUDA when available. precision: ``"auto"`` (bf16 where fast),
-            ``"bf16"`` or ``"fp32"``.
+        model: None for the shipped weights; a decoder file (``.onnx``: onnxruntime, ``.safetensors``:
+            torch) for ``adain``, a meta file for ``meta``; or a loaded ``AdaIN`` / ``MetaNetwork`` (torch).
+        device: torch only: None picks CUDA when available. precision: torch only: ``"auto"`` (bf16 where
+            fast), ``"bf16"`` or ``"fp32"``.
+        engine: ``"auto"`` (the faster one here; onnxruntime without torch), ``"onnxruntime"`` or ``"torch"``.
+        quality: ``"fast"`` (int8 graphs when shipped) or ``"high"`` (full precision).
 
     Returns:
         The result as a PIL image (RGBA if the photo had an alpha channel).
@@ -195,6 +217,7 @@ def transfer(
         weights = normalize_weights(style_weights, len(styles))
     except ValueError as exc:
         raise PainterlyError(str(exc)) from None
+    eng = _choose_engine(method, model, engine, quality, device)
 
     photo = read_image(content)
     side = size or min(max(photo.size), DEFAULT_MAX_SIDE)
@@ -207,14 +230,16 @@ def transfer(
     if mask is not None:
         regions = read_mask(mask, photo.size, work.size, max(2, len(styles)))
 
-    dev = resolve_device(device)
-    dtype = resolve_precision(precision, dev)
-    with torch.no_grad():  # not inference_mode: the VGG weight cache must not hold inference tensors
-        if method == "adain":
-            out = _run_adain(work, paintings, alpha, weights, regions, model, dev, dtype)
-        else:
-            out = _run_meta(work, paintings, alpha, weights, regions, model, dev, dtype)
-    result = to_pil(out.float().clamp(0, 1)[..., : work.size[1], : work.size[0]].cpu())
+    if eng == "torch":
+        from ..engines.torch import run_transfer
+
+        if precision == "auto" and quality == "high":
+            precision = "fp32"
+
+        out = run_transfer(method, work, paintings, alpha, weights, regions, model, device, precision)
+    else:
+        out = _onnx_adain(model, quality).transfer(work, paintings, alpha, weights, regions)
+    result = from_array(out)
     if result.size != content_img.size:
         result = result.resize(content_img.size, Image.Resampling.LANCZOS)
     if preserve_color == "luminance":
@@ -222,58 +247,21 @@ def transfer(
     return attach_alpha(result, photo.alpha)
 
 
-def load_adain(model: AdaIN | str | os.PathLike | None = None) -> AdaIN:
-    """The AdaIN model with the decoder from ``model`` (a file; None: the shipped decoder)."""
-    return model if isinstance(model, AdaIN) else AdaIN(load_decoder(model))
-
-
-def _run_adain(content: Image.Image, paintings: list[Image.Image], alpha: float, weights: list[float],
-               regions: torch.Tensor | None, model, device: torch.device, dtype: torch.dtype | None) -> torch.Tensor:
-    if isinstance(model, MetaNetwork):
-        raise PainterlyError("method 'adain' needs an AdaIN decoder, got a meta network")
-    net = _prepared(load_adain(model), device, dtype, fresh=not isinstance(model, AdaIN))
-    stats = [net.style_stats(_as_input(p, device, dtype, 1)) for p in paintings]
-    if regions is not None and len(stats) == 1:
-        stats.append(None)  # single style + mask: the black region keeps the photo
-    x = _as_input(content, device, dtype, 8)
-    if regions is not None:
-        regions = _pad_to(regions.to(device), 8)
-    return net.decode(net.encode(x), stats, alpha, weights if regions is None else None, regions)
-
-
-def _run_meta(content: Image.Image, paintings: list[Image.Image], alpha: float, weights: list[float],
-              regions: torch.Tensor | None, model, device: torch.device, dtype: torch.dtype | None) -> torch.Tensor:
-    if isinstance(model, AdaIN):
-        raise PainterlyError("method 'meta' needs a meta network, got an AdaIN model")
-    meta = model if isinstance(model, MetaNetwork) else load_meta(model)
-    meta = meta.to(device).eval()
-    encoder = _prepared(meta.stats_encoder(), device, dtype, fresh=True)
-    layers = list(meta.config.stat_layers)
-    params = [meta(style_statistics(encoder(_as_input(p, device, dtype, 1), layers), layers)) for p in paintings]
-    x = _as_input(content, device, dtype, 4)
-    photo = x.float()
-    if regions is None:
-        mixed = {k: sum(w * p[k] for w, p in zip(weights, params, strict=True)) for k in params[0]}
-        out = _prepared(meta.transformer(mixed), device, dtype, fresh=True)(x).float()
-    else:
-        soft = _soft_regions(_pad_to(regions.to(device), 4))
-        outs = [_prepared(meta.transformer(p), device, dtype, fresh=True)(x).float() for p in params]
-        if len(outs) == 1:
-            outs.append(photo)  # single style + mask: the black region keeps the photo
-        out = sum(soft[:, k : k + 1] * o for k, o in enumerate(outs))
-    return alpha * out + (1.0 - alpha) * photo if alpha < 1.0 else out
-
-
-def _soft_regions(regions: torch.Tensor, radius: int = 2) -> torch.Tensor:
-    """Slightly blurred region masks (still summing to 1) so region borders do not show a seam."""
-    k = 2 * radius + 1
-    blurred = F.avg_pool2d(F.pad(regions, (radius,) * 4, mode="replicate"), k, stride=1)
-    return blurred / blurred.sum(dim=1, keepdim=True).clamp_min(1e-8)
-
-
-def generate_transformer(style: ImageLike, model: MetaNetwork | str | os.PathLike | None = None,
-                         style_size: int = 512) -> TransformerNet:
+def generate_transformer(style: ImageLike, model: Any = None, style_size: int = 512):
     """A single-style transformer for ``style`` (a path, image or bundled painting's name) from the meta network."""
-    meta = model if isinstance(model, MetaNetwork) else load_meta(model)
-    painting = read_style(style, style_size)
-    return meta.generate(to_tensor(painting), meta.stats_encoder())
+    if not torch_available():
+        raise torch_required("the meta network")
+    from ..engines.torch import generate_transformer as generate
+
+    return generate(read_style(style, style_size), model)
+
+
+def __getattr__(name: str):
+    """Torch-only names (``prepare``, ``load_adain`` ...), served by :mod:`painterly.engines.torch`."""
+    if name in _TORCH_NAMES:
+        if not torch_available():
+            raise torch_required(f"painterly.methods.transfer.{name}")
+        from ..engines import torch as torch_engine
+
+        return getattr(torch_engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..encoders import VGGEncoder, VGGWeights
+from ..engines.adain_numpy import normalize_weights
 from ..errors import ModelError
 from ..losses import calc_mean_std
 from .tensorfile import load_tensors, pretrained_path, save_tensors
@@ -129,19 +130,6 @@ def stylize_features(content_feat: torch.Tensor, styles: Sequence[Stats | None],
     if alpha >= 1.0:
         return target
     return alpha * target + (1.0 - alpha) * content_feat
-
-
-def normalize_weights(weights: Sequence[float] | None, n: int) -> list[float]:
-    """Style mixing weights -> non-negative shares summing to 1 (``None``: equal shares)."""
-    if weights is None:
-        return [1.0 / n] * n
-    weights = [float(w) for w in weights]
-    if len(weights) != n:
-        raise ValueError(f"got {len(weights)} style weights for {n} style images")
-    if any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
-        raise ValueError("style weights must be non-negative and not all zero")
-    total = sum(weights)
-    return [w / total for w in weights]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelError, StyleNotFoundError
-from ..styles import StyleInfo
+from ..styles import StyleInfo, StyleSpec, style_weights
 from .tensorfile import load_tensors, save_tensors
 from .transformer import TransformerConfig, TransformerNet
 
@@ -52,24 +52,9 @@ class StylizationModel:
             where = f" in '{self.path}'" if self.path else ""
             raise StyleNotFoundError(f"unknown style '{name}'{where}; available: {', '.join(self.names)}") from None
 
-    def style_weights(self, style: str | Mapping[str, float] | Sequence[str]) -> torch.Tensor:
+    def style_weights(self, style: StyleSpec) -> torch.Tensor:
         """Style name, ``{name: weight}`` or list of names -> normalised (N,) weight vector."""
-        if isinstance(style, str):
-            style = {style: 1.0}
-        elif not isinstance(style, Mapping):
-            style = {name: 1.0 for name in style}
-        if not style:
-            raise StyleNotFoundError(f"no style given; available: {', '.join(self.names)}")
-        vec = torch.zeros(len(self.styles))
-        for name, w in style.items():
-            w = float(w)
-            if not (w >= 0.0) or w == float("inf"):
-                raise ModelError(f"style weight for '{name}' must be a finite number >= 0, got {w}")
-            vec[self.index(name)] += w
-        total = float(vec.sum())
-        if total <= 0:
-            raise ModelError("style weights must not all be zero")
-        return vec / total
+        return torch.from_numpy(style_weights(self.names, style, self.path or ""))
 
     def subset(self, names: Sequence[str]) -> StylizationModel:
         """A copy with only the styles ``names`` (in that order); the shared weights are kept as they are.

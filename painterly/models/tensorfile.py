@@ -16,11 +16,9 @@ import torch
 
 from ..errors import ModelError
 from ..imageio import atomic_write_bytes
+from ..paths import pretrained_path
 
-
-def pretrained_path(filename: str) -> Path:
-    """Location of a weights file shipped inside the package (``painterly/pretrained/``)."""
-    return Path(__file__).resolve().parent.parent / "pretrained" / filename
+__all__ = ["load_tensors", "pretrained_path", "save_tensors"]
 
 
 def save_tensors(state: Mapping[str, torch.Tensor], header: Mapping[str, Any], path: str | os.PathLike,
