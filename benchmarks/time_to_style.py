@@ -8,7 +8,7 @@ defaults of bf16 + channels-last):
   trained). The base is ``--base`` (default: the shipped model) without ``--style`` (default
   ``poppy-field``). For a clean measurement the base's shared weights must never have seen that
   painting: true of the shipped model of commit 5366ce0, where poppy-field had been added with
-  ``--add-style`` (the numbers in ``results/time_to_style.*`` were measured with it), but not of
+  ``--add-style`` (the numbers in ``results/archive/time_to_style.*`` were measured with it), but not of
   the current one, whose phases 3-4 trained all 10 styles jointly. So pass the older file::
 
       git show 5366ce0:painterly/pretrained/multistyle.safetensors > /tmp/base10.safetensors
