@@ -388,9 +388,9 @@ def test_page_in_chromium(live_url, tmp_path):
             page.wait_for_function("document.getElementById('busy').hidden", timeout=60_000)
             page.locator("#compare").fill("45")
             page.evaluate("window.scrollTo(0, 0)")
-            shot = ROOT / "docs" / "serve_page.png"
-            shot.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
+            shot = os.environ.get("PAINTERLY_SERVE_SCREENSHOT")  # docs/serve_page.png is made this way
+            if shot:
+                page.screenshot(path=shot, full_page=True)
         finally:
             browser.close()
     assert not errors, errors
