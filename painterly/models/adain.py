@@ -28,9 +28,8 @@ from torch import nn
 
 from ..encoders import VGGEncoder, VGGWeights
 from ..engines.adain_numpy import normalize_weights
-from ..errors import ModelError
 from ..losses import calc_mean_std
-from .tensorfile import load_tensors, pretrained_path, save_tensors
+from .tensorfile import load_module, pretrained_path, save_tensors
 
 #: The encoder layer AdaIN works on, and the layers of the style loss.
 ADAIN_LAYER = "relu4_1"
@@ -224,15 +223,7 @@ def save_decoder(decoder: AdaINDecoder, path: str | os.PathLike, training: Mappi
 def load_decoder(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> AdaINDecoder:
     """Read a decoder (default: the shipped one); missing/corrupt/foreign files -> :class:`ModelError`."""
     path = Path(path) if path is not None else pretrained_path(DECODER_FILE)
-    tensors, header = load_tensors(path, DECODER_FORMAT, "AdaIN decoder")
-    try:
-        config = AdaINDecoderConfig(**header["config"])
-    except (KeyError, TypeError):
-        raise ModelError(f"'{path}' has no valid decoder configuration") from None
-    decoder = AdaINDecoder(config)
-    try:
-        decoder.load_state_dict({k: v.float() for k, v in tensors.items()})
-    except RuntimeError:
-        raise ModelError(f"'{path}': weights do not match the decoder configuration (damaged file?)") from None
+    decoder, header = load_module(path, DECODER_FORMAT, "AdaIN decoder",
+                                  lambda h: AdaINDecoder(AdaINDecoderConfig(**h["config"])))
     decoder.training_info = dict(header.get("training") or {})
-    return decoder.requires_grad_(False).eval().to(device)
+    return decoder.to(device)

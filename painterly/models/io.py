@@ -19,7 +19,7 @@ import torch
 
 from ..errors import ModelError, StyleNotFoundError
 from ..styles import StyleInfo, StyleSpec, style_weights
-from .tensorfile import load_tensors, save_tensors
+from .tensorfile import load_module, save_tensors
 from .transformer import TransformerConfig, TransformerNet
 
 MODEL_FORMAT = "painterly.transformer.v1"
@@ -83,17 +83,11 @@ def save_model(model: StylizationModel, path: str | os.PathLike, half: bool = Fa
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> StylizationModel:
     """Read a model written by :func:`save_model`; missing/corrupt/foreign files -> :class:`ModelError`."""
-    path = Path(path)
-    tensors, header = load_tensors(path, MODEL_FORMAT, "stylization model")
+    net, header = load_module(path, MODEL_FORMAT, "stylization model",
+                              lambda h: TransformerNet(TransformerConfig.from_dict(h["config"])))
     try:
-        config = TransformerConfig.from_dict(header["config"])
         styles = [StyleInfo.from_dict(s) for s in header["styles"]]
     except (KeyError, ValueError, TypeError):
         raise ModelError(f"'{path}' is not a painterly stylization model") from None
-    net = TransformerNet(config)
-    try:
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
-    except RuntimeError:
-        raise ModelError(f"'{path}': weights do not match the model configuration (damaged file?)") from None
-    net.requires_grad_(False).eval().to(device)
+    net.to(device)
     return StylizationModel(net, styles, dict(header.get("training") or {}), str(path))

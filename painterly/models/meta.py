@@ -28,12 +28,11 @@ from torch import nn
 from torch.func import functional_call
 
 from ..encoders import VGGEncoder, VGGWeights
-from ..errors import ModelError
 from ..imageio import MIN_SIDE, ImageLike, load_image, to_tensor
 from ..losses import calc_mean_std
 from ..styles import StyleInfo
 from .io import StylizationModel, save_model
-from .tensorfile import load_tensors, pretrained_path, save_tensors
+from .tensorfile import load_module, pretrained_path, save_tensors
 from .transformer import TransformerConfig, TransformerNet
 
 META_FORMAT = "painterly.meta.v1"
@@ -297,17 +296,10 @@ def save_meta(meta: MetaNetwork, path: str | os.PathLike, training: Mapping[str,
 def load_meta(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> MetaNetwork:
     """Read a meta network (default: the shipped one); bad files -> :class:`ModelError`."""
     path = Path(path) if path is not None else pretrained_path(META_FILE)
-    tensors, header = load_tensors(path, META_FORMAT, "meta network")
-    try:
-        meta = MetaNetwork(MetaConfig.from_dict(header["config"]))
-    except (KeyError, TypeError, ValueError):
-        raise ModelError(f"'{path}' has no valid meta-network configuration") from None
-    try:
-        meta.load_state_dict({k: v.float() for k, v in tensors.items()})
-    except RuntimeError:
-        raise ModelError(f"'{path}': weights do not match the meta-network configuration (damaged file?)") from None
+    meta, header = load_module(path, META_FORMAT, "meta network",
+                               lambda h: MetaNetwork(MetaConfig.from_dict(h["config"])))
     meta.training_info = dict(header.get("training") or {})
-    return meta.requires_grad_(False).eval().to(device)
+    return meta.to(device)
 
 
 def generate(style_image: ImageLike, meta: MetaNetwork | str | os.PathLike | None = None, style_size: int = 512,

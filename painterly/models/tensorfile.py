@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from ..errors import ModelError
 from ..imageio import atomic_write_bytes
 from ..paths import pretrained_path
 
-__all__ = ["load_tensors", "pretrained_path", "save_tensors"]
+__all__ = ["load_module", "load_tensors", "pretrained_path", "save_tensors"]
 
 
 def save_tensors(state: Mapping[str, torch.Tensor], header: Mapping[str, Any], path: str | os.PathLike,
@@ -58,3 +58,21 @@ def load_tensors(path: Path, fmt: str, what: str) -> tuple[dict[str, torch.Tenso
     if not isinstance(header, dict) or header.get("format") != fmt:
         raise ModelError(f"'{path}' is not a painterly {what} file")
     return tensors, header
+
+
+def load_module(path: str | os.PathLike, fmt: str, what: str,
+                build: Callable[[dict[str, Any]], torch.nn.Module]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A module built by ``build(header)`` from a painterly safetensors file of format ``fmt``, with its
+    weights loaded (as fp32), in eval mode without gradients, and the file's header. A missing, corrupt
+    or foreign file, a bad configuration or weights that do not fit give one :class:`ModelError` line."""
+    path = Path(path)
+    tensors, header = load_tensors(path, fmt, what)
+    try:
+        module = build(header)
+    except (KeyError, ValueError, TypeError):
+        raise ModelError(f"'{path}' has no valid {what} configuration") from None
+    try:
+        module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    except RuntimeError:
+        raise ModelError(f"'{path}': weights do not match the {what} configuration (damaged file?)") from None
+    return module.requires_grad_(False).eval(), header
