@@ -183,8 +183,6 @@ def train_meta(
 
 def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device, init):
     torch.manual_seed(options.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
     prior: dict[str, Any] | None = None
     if init is not None:
         meta = load_meta(init).train().requires_grad_(True)
