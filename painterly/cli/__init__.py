@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..errors import PainterlyError
 
 #: Subcommand modules, in the order ``painterly --help`` lists them.
-COMMANDS = ("stylize", "styles", "transfer", "optimize", "paintings", "train", "train_adain", "train_meta")
+COMMANDS = ("stylize", "styles", "transfer", "optimize", "paintings", "train", "train_adain", "train_meta", "distill")
 
 
 def build_parser() -> argparse.ArgumentParser:

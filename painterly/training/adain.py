@@ -43,6 +43,7 @@ from ..models.adain import (
     save_decoder,
 )
 from ..runtime import autocast
+from .checkpoint import default_checkpoint
 from .common import (
     StepContext,
     Trainer,
@@ -89,11 +90,6 @@ class ArbitrarySummary:
     trained_styles: list[str]
     held_out: list[str]
     evaluation: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-def default_checkpoint(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".safetensors") + ".ckpt.safetensors")
 
 
 def adain_losses(encoder: VGGEncoder, decoded: torch.Tensor, target: torch.Tensor,

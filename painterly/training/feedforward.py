@@ -32,6 +32,7 @@ from ..losses import PerceptualLoss, gram_matrix
 from ..models.io import StylizationModel, load_model, save_model
 from ..models.transformer import TransformerConfig, TransformerNet
 from ..styles import StyleInfo, style_info_for
+from .checkpoint import default_checkpoint
 from .common import (
     StepContext,
     Trainer,
@@ -93,11 +94,6 @@ class TrainSummary:
     styles: list[StyleInfo]
     trained_styles: list[str]
     net: TransformerNet | None = None  # the trained network (on CPU, eval mode)
-
-
-def default_checkpoint(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".safetensors") + ".ckpt.safetensors")
 
 
 def style_grams(encoder: VGGEncoder, images: Sequence[torch.Tensor], layers: Sequence[str]) -> dict[str, torch.Tensor]:

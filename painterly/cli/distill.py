@@ -1,0 +1,75 @@
+"""`painterly distill`: train a slim student of a multi-style model from that model (its teacher)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import PainterlyError
+from ..models.transformer import TransformerConfig
+from .common import shipped_or_path
+from .train_options import LoopDefaults, add_loop_options, loop_options
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..training.objectives.distill import DistillConfig
+
+    d = DistillConfig()
+    p = sub.add_parser("distill", help="train a slim, faster student of a multi-style model",
+                       description="Distill a multi-style model into a network with fewer channels and residual "
+                       "blocks: the student learns to reproduce the teacher's outputs (pixels, VGG features and "
+                       "Gram matrices) for every style and for mixes of two. Ctrl-C or --time-limit saves the "
+                       "student and a checkpoint; --resume continues exactly.")
+    p.add_argument("--teacher", default="shipped", metavar="MODEL",
+                   help="the model to distill ('shipped': the shipped multi-style model; default %(default)s)")
+    p.add_argument("--student-preset", choices=("slim", "medium", "full"), default=None,
+                   help="student shape preset (default: --channels and --blocks)")
+    p.add_argument("--channels", type=int, nargs=3, default=d.student["channels"], metavar=("C1", "C2", "C3"),
+                   help="student widths at full, 1/2 and 1/4 resolution (default %(default)s)")
+    p.add_argument("--blocks", type=int, default=d.student["num_residual"],
+                   help="student residual blocks (default %(default)s)")
+    p.add_argument("--stem-kernel", type=int, default=d.student["stem_kernel"],
+                   help="student's first and last conv kernel (default %(default)s)")
+    p.add_argument("--alpha", type=float, default=None, help="width multiplier on the student's channels")
+    p.add_argument("--pixel-weight", type=float, default=d.pixel_weight, help="default %(default)s")
+    p.add_argument("--content-weight", type=float, default=d.content_weight,
+                   help="VGG feature match to the teacher's output (default %(default)s)")
+    p.add_argument("--style-weight", type=float, default=d.style_weight,
+                   help="Gram match to the teacher's output (default %(default)s)")
+    p.add_argument("--mix-prob", type=float, default=d.mix_prob,
+                   help="chance a sample uses a mix of two styles (default %(default)s)")
+    add_loop_options(p, LoopDefaults(steps=100_000, batch_size=4, lr=1e-3, out_help="student model to write "
+                                     "(.safetensors)"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..methods.stylize import DEFAULT_MODEL
+    from ..training.objectives.distill import DistillConfig, distill
+
+    if args.student_preset:
+        student = {"preset": args.student_preset}
+    else:
+        student = {"channels": list(args.channels), "num_residual": args.blocks, "stem_kernel": args.stem_kernel}
+    if args.alpha is not None:
+        student["alpha"] = args.alpha
+    try:
+        TransformerConfig.from_dict({k: v for k, v in student.items() if k != "preset"})
+    except ValueError as exc:
+        raise PainterlyError(f"bad student shape: {exc}") from None
+    config = DistillConfig(student=student, pixel_weight=args.pixel_weight, content_weight=args.content_weight,
+                           style_weight=args.style_weight, mix_prob=args.mix_prob)
+    options = loop_options(args)
+    run_ = distill(shipped_or_path(args.teacher, DEFAULT_MODEL.name), args.data, args.out, config, options,
+                   checkpoint=args.checkpoint, half=args.half)
+    res = run_.result
+    if run_.output is None:  # not rank 0
+        return 0
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in res.losses.items())
+    print(f"wrote {run_.output}: step {res.step} ({res.stop_reason}), {res.elapsed:.0f} s, "
+          f"{res.images_per_s:.1f} images/s; {losses}")
+    if res.stop_reason == "interrupted":
+        print(f"painterly: interrupted at step {res.step}; continue with the same command plus --resume",
+              file=sys.stderr)
+        return 130
+    return 0
