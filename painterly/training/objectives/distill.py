@@ -171,7 +171,10 @@ class DistillObjective(Objective):
             "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
             "device": str(run.device), "precision": "fp32" if run.trainer.dtype is None else "bf16",
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(run.started + result.elapsed)),
-            "data_images": len(self.dataset), "config": self.config(),
+            "data_images": len(self.dataset), "distill": self.config(),
+            # the loss the teacher was trained with, so the student is scored the same way (benchmarks/quality.py)
+            "config": {**self.teacher.training.get("config", {}), "model": self.student_config.to_dict(),
+                       "styles": self.teacher.names},
         }
         if not run.dist.is_main:
             return None
