@@ -25,7 +25,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -315,13 +314,6 @@ class AdaINObjective(ArbitraryObjective):
 
     def save(self, model: torch.nn.Module, record: dict[str, Any]) -> str:
         return str(save_decoder(model.cpu().float(), self.out, training=record, half=self.half))
-
-
-def options_with_outputs(options: TrainOptions, out: str | os.PathLike) -> TrainOptions:
-    """Fill in the CSV log and samples folder next to ``out`` when they are not set."""
-    stem = str(Path(out).with_suffix(""))
-    return replace(options, log_csv=options.log_csv or stem + ".log.csv",
-                   samples_dir=options.samples_dir or stem + "-samples")
 
 
 def training_record(result: Any, trainer: Any, dist: Any, device: torch.device, started: float, n_contents: int,
