@@ -175,3 +175,46 @@ def test_student_config_and_style_vectors():
     mixed = (v > 0).sum(1) == 2
     assert 0.35 < mixed.float().mean() < 0.65 and ((v > 0).sum(1) >= 1).all()
     assert torch.equal(random_style_vectors(4, 1, 0.5, torch.Generator()), torch.ones(4, 1))
+
+
+def test_distill_adain_decoder_student(tmp_path):
+    from painterly.models.adain import AdaINDecoder, AdaINDecoderConfig, load_decoder, save_decoder
+    from painterly.training.objectives.distill_adain import distill_adain
+
+    photos = _photos(tmp_path)
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("a", "b", "udnie"):
+        Image.fromarray(rng.integers(0, 255, (44, 36, 3), dtype=np.uint8)).save(styles / f"{name}.png")
+    torch.manual_seed(0)
+    teacher = tmp_path / "decoder.safetensors"
+    save_decoder(AdaINDecoder(AdaINDecoderConfig(width=0.25)), teacher,
+                 training={"config": {"hold_out": ["udnie"], "photo_prob": 0.0, "style_weight": 3.0}})
+    cfg = DistillConfig(student={"width": 0.125}, content_layers={"relu1_2": 1.0}, style_layers={"relu1_1": 1.0})
+    opts = _distill_opts(2, size=32)
+    summary = distill_adain(teacher, photos, styles, tmp_path / "s.safetensors", cfg, opts, encoder_weights=None)
+    student = load_decoder(summary.model_path)
+    assert student.config.width == 0.125 and summary.held_out == ["udnie"] and summary.trained_styles == ["a", "b"]
+    info = student.training_info
+    assert info["config"]["teacher"] == str(teacher) and info["config"]["style_weight"] == 3.0
+    assert set(info["evaluation"]) == {"trained_styles", "held_out_styles"}
+    assert set(summary.result.losses) == {"pixel", "content", "style", "total"}
+    resumed = distill_adain(teacher, photos, styles, tmp_path / "s.safetensors", cfg, _distill_opts(3, size=32,
+                            resume=True), encoder_weights=None)
+    assert resumed.result.step == 3
+
+
+def test_distill_cli(tmp_path, capsys):
+    from painterly.cli import main
+
+    teacher, photos = _teacher(tmp_path), _photos(tmp_path)
+    out = tmp_path / "s.safetensors"
+    argv = ["distill", "--teacher", teacher, "--content-dir", str(photos), "--out", str(out), "--steps", "1",
+            "--size", "16", "--batch-size", "2", "--channels", "4", "4", "8", "--blocks", "1", "--stem-kernel", "3",
+            "--fp32", "--device", "cpu", "--quiet", "--content-weight", "0", "--style-weight", "0"]
+    assert main(argv) == 0
+    assert load_model(out).net.config.widths == (4, 4, 8) and (tmp_path / "s.log.csv").is_file()
+    assert "wrote" in capsys.readouterr().out
+    assert main([*argv, "--blocks", "-1"]) == 2
+    assert main(["distill", "--adain", "--data", str(photos), "--out", str(out)]) == 2  # no --style-dir

@@ -21,7 +21,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "Gram matrices) for every style and for mixes of two. Ctrl-C or --time-limit saves the "
                        "student and a checkpoint; --resume continues exactly.")
     p.add_argument("--teacher", default="shipped", metavar="MODEL",
-                   help="the model to distill ('shipped': the shipped multi-style model; default %(default)s)")
+                   help="the model to distill ('shipped': the shipped multi-style model, or with --adain the shipped "
+                   "decoder; default %(default)s)")
+    p.add_argument("--adain", action="store_true",
+                   help="distill an AdaIN decoder into a narrower one (photos and --style-dir paintings drawn as in "
+                   "its training, same held-out paintings)")
+    p.add_argument("--style-dir", default=None, help="with --adain: folder of paintings")
+    p.add_argument("--width", type=float, default=0.25, help="with --adain: the student's width (default %(default)s)")
     p.add_argument("--student-preset", choices=("slim", "medium", "full"), default=None,
                    help="student shape preset (default: --channels and --blocks)")
     p.add_argument("--channels", type=int, nargs=3, default=d.student["channels"], metavar=("C1", "C2", "C3"),
@@ -47,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from ..methods.stylize import DEFAULT_MODEL
     from ..training.objectives.distill import DistillConfig, distill
 
+    if args.adain:
+        return _run_adain(args)
     if args.student_preset:
         student = {"preset": args.student_preset}
     else:
@@ -73,3 +81,21 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     return 0
+
+
+def _run_adain(args: argparse.Namespace) -> int:
+    from ..models.adain import DECODER_FILE
+    from ..training.objectives.distill import DistillConfig
+    from ..training.objectives.distill_adain import distill_adain
+    from .train_adain import report
+
+    if not args.style_dir:
+        raise PainterlyError("--adain needs --style-dir (the paintings the decoder was trained on)")
+    if not 0 < args.width <= 1:
+        raise PainterlyError(f"--width must be in (0, 1], got {args.width}")
+    config = DistillConfig(student={"width": args.width}, pixel_weight=args.pixel_weight,
+                           content_weight=args.content_weight, style_weight=args.style_weight)
+    summary = distill_adain(shipped_or_path(args.teacher, DECODER_FILE), args.data, args.style_dir, args.out, config,
+                            loop_options(args), checkpoint=args.checkpoint, half=args.half)
+    report(summary)
+    return 130 if summary.result.stop_reason == "interrupted" else 0

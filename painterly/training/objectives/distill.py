@@ -96,6 +96,23 @@ def random_style_vectors(n: int, num_styles: int, mix_prob: float, generator: to
     return torch.where(mixed[:, None], mix, vec)
 
 
+def match_teacher(y: torch.Tensor, target: torch.Tensor, pixel_weight: float, loss: PerceptualLoss | None,
+                  encoder: VGGEncoder | None) -> dict[str, torch.Tensor]:
+    """The distillation terms of a student's output ``y`` against the teacher's ``target`` (see the module
+    docstring): ``pixel``, and with ``loss`` its ``content`` and ``style`` terms; ``total`` their sum."""
+    out = {"pixel": pixel_weight * (y.float() - target.float()).abs().mean()}
+    total = out["pixel"]
+    if loss is not None and encoder is not None:
+        with torch.no_grad():
+            t_feats = encoder(target)
+            grams = {n: gram_matrix(t_feats[n]) for n in loss.style_layers}
+        terms = loss(y, encoder(y), t_feats, grams)
+        out.update(content=terms["content"], style=terms["style"])
+        total = total + terms["total"]
+    out["total"] = total
+    return out
+
+
 class DistillObjective(Objective):
     """Train a slim student of ``teacher`` (a model file) on the photos in ``data``; writes ``out``."""
 
@@ -134,19 +151,7 @@ class DistillObjective(Objective):
                                      ctx.generator).to(ctx.device)
         with torch.no_grad():
             target = self.teacher_net(x, style)
-        y = ctx.model(x, style)
-        pixel = (y.float() - target.float()).abs().mean()
-        out = {"pixel": self.settings.pixel_weight * pixel}
-        total = out["pixel"]
-        if self.loss is not None and self.encoder is not None:
-            with torch.no_grad():
-                t_feats = self.encoder(target)
-                grams = {n: gram_matrix(t_feats[n]) for n in self.loss.style_layers}
-            terms = self.loss(y, self.encoder(y), t_feats, grams)
-            out.update(content=terms["content"], style=terms["style"])
-            total = total + terms["total"]
-        out["total"] = total
-        return out
+        return match_teacher(ctx.model(x, style), target, self.settings.pixel_weight, self.loss, self.encoder)
 
     def config(self) -> dict[str, Any]:
         o = self.options
