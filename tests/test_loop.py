@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 
 import numpy as np
 import pytest
@@ -75,6 +76,14 @@ def test_loop_leaves_process_state_alone(tmp_path, monkeypatch):
     assert calls == []  # the allocator is only tuned on request (the CLI asks)
     train(Regression(), _opts(tmp_path, 1, keep_freed_memory=True), tmp_path / "b.ckpt")
     assert calls == [1]
+    torch.manual_seed(1234)
+    random.seed(99)
+    expected = torch.rand(3), random.random()
+    torch.manual_seed(1234)
+    random.seed(99)
+    train(Regression(), _opts(tmp_path, 2, seed=5), tmp_path / "c.ckpt")
+    train(Regression(), _opts(tmp_path, 3, seed=5, resume=True), tmp_path / "c.ckpt")
+    assert torch.equal(torch.rand(3), expected[0]) and random.random() == expected[1]  # the caller's RNG state
     old = torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32
     with loop._fast_backend_flags(torch.device("cuda")):
         assert torch.backends.cudnn.benchmark

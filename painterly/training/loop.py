@@ -25,8 +25,10 @@ checkpoints; on resume its ``"config"`` entry must equal the checkpoint's (else 
 Precision and devices: ``TrainOptions.device`` ("auto", "cpu", "cuda", "cuda:1"), ``fp32`` to turn
 off bf16 autocast (used on CUDA with bf16 support and on CPUs with AMX, see
 :mod:`painterly.runtime`); ``channels_last`` is applied to the model and (by ``ContentDataset``) to
-batches. Process-wide state is left as found: cuDNN/TF32 flags are set for the run and restored;
-glibc's allocator is tuned only when ``options.keep_freed_memory`` asks for it (the CLI does).
+batches. Process-wide state is left as found: :func:`train` gives back the caller's torch and Python
+random states (it seeds them, and ``--resume`` restores the checkpoint's), cuDNN/TF32 flags are set
+for the run and restored, and glibc's allocator is tuned only when ``options.keep_freed_memory`` asks
+for it (the CLI does).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import signal
 import threading
 import time
@@ -385,6 +388,24 @@ def train(objective: Objective, options: TrainOptions, checkpoint: str | os.Path
     if device is None or dist is None:
         with distributed(options.device) as (dist, device):
             return train(objective, options, checkpoint, device, dist)
+    with _own_random_state(device):
+        return _train(objective, options, checkpoint, device, dist)
+
+
+@contextmanager
+def _own_random_state(device: torch.device) -> Iterator[None]:
+    """Seeding and ``--resume`` set torch's and Python's global generators; give the caller theirs back."""
+    py_state = random.getstate()
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            yield
+    finally:
+        random.setstate(py_state)
+
+
+def _train(objective: Objective, options: TrainOptions, checkpoint: str | os.PathLike, device: torch.device,
+           dist: DistInfo) -> Run:
     torch.manual_seed(options.seed)
     model = objective.build(device, dist)
     optimizer = objective.optimizer(model, options)

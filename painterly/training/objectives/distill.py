@@ -199,3 +199,19 @@ def distill(teacher: str | os.PathLike, data: Any, out: str | os.PathLike, confi
     options = options or TrainOptions(batch_size=4, lr=1e-3)
     objective = DistillObjective(teacher, data, out, config or DistillConfig(), options, encoder_weights, half)
     return train(objective, options, checkpoint or default_checkpoint(out))
+
+
+def student_from_checkpoint(path: str | os.PathLike) -> StylizationModel:
+    """The student of a distillation checkpoint as a model (to evaluate a run that is still going)."""
+    from ..checkpoint import read_checkpoint
+
+    tensors, header = read_checkpoint(path)
+    config = header.get("meta", {}).get("config") or {}
+    if "teacher" not in config or "model" not in config:
+        raise PainterlyError(f"'{path}' is not a distillation checkpoint")
+    teacher = load_model(config["teacher"])
+    net = TransformerNet(TransformerConfig.from_dict(config["model"]))
+    net.load_state_dict({k[len("model/"):]: v.float() for k, v in tensors.items() if k.startswith("model/")})
+    training = {"distill": config, "steps": header["step"],
+                "config": {**teacher.training.get("config", {}), "model": config["model"]}}
+    return StylizationModel(net.requires_grad_(False).eval(), teacher.styles, training, str(path))
