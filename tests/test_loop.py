@@ -22,13 +22,7 @@ from painterly.training.loop import Objective, StepContext, train
 from painterly.training.objectives.distill import DistillConfig, distill, random_style_vectors, student_config
 from painterly.training.options import TrainOptions
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Regression(Objective):

@@ -27,12 +27,7 @@ GOLDEN = Path(__file__).resolve().parent / "data" / "training_golden.json"
 STEPS = 3
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _images(folder: Path, names: list[str], seed: int, size=(40, 48)) -> Path:

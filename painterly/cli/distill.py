@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..errors import PainterlyError
 from ..models.transformer import TransformerConfig
+from ..training.checkpoint import default_checkpoint
 from .common import shipped_or_path
-from .train_options import LoopDefaults, add_loop_options, loop_options
+from .train_options import LoopDefaults, add_loop_options, loop_options, report_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -70,18 +70,7 @@ def run(args: argparse.Namespace) -> int:
     options = loop_options(args)
     run_ = distill(shipped_or_path(args.teacher, DEFAULT_MODEL.name), args.data, args.out, config, options,
                    checkpoint=args.checkpoint, half=args.half)
-    res = run_.result
-    if run_.output is None:  # not rank 0
-        return 0
-    losses = ", ".join(f"{k} {v:.4g}" for k, v in res.losses.items())
-    print(f"wrote {run_.output}: step {res.step} ({res.stop_reason}), {res.elapsed:.0f} s, "
-          f"{res.images_per_s:.1f} images/s; {losses}")
-    if res.stop_reason == "interrupted":
-        print(f"painterly: interrupted at step {res.step}; continue with the same command plus --resume",
-              file=sys.stderr)
-        return 130
-    return 0
-
+    return report_run(run_.output, run_.result, args.checkpoint or default_checkpoint(args.out))
 
 def _run_adain(args: argparse.Namespace) -> int:
     from ..models.adain import DECODER_FILE
@@ -97,5 +86,4 @@ def _run_adain(args: argparse.Namespace) -> int:
                            content_weight=args.content_weight, style_weight=args.style_weight)
     summary = distill_adain(shipped_or_path(args.teacher, DECODER_FILE), args.data, args.style_dir, args.out, config,
                             loop_options(args), checkpoint=args.checkpoint, half=args.half)
-    report(summary)
-    return 130 if summary.result.stop_reason == "interrupted" else 0
+    return report(summary, args.checkpoint or default_checkpoint(args.out))

@@ -13,7 +13,7 @@ from ..styles import resolve_style_image
 from ..training.feedforward import ADD_STYLE_LR, FeedForwardConfig, default_checkpoint, train_feedforward
 from ..training.options import TrainOptions
 from .common import shipped_or_path
-from .train_options import LoopDefaults, add_loop_options, loop_options
+from .train_options import LoopDefaults, add_loop_options, loop_options, report_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -83,16 +83,5 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", UserWarning)
         summary = train_feedforward(styles, args.data, out, cfg, opts, base=base, half=args.half,
                                     checkpoint=checkpoint, init=init)
-    res = summary.result
-    if summary.model_path is None:  # not rank 0
-        return 0
-    losses = ", ".join(f"{k} {v:.4g}" for k, v in res.losses.items())
-    print(f"wrote {summary.model_path}: {len(summary.styles)} style(s) ({', '.join(s.name for s in summary.styles)}), "
-          f"step {res.step}, {res.elapsed:.0f} s, {res.images_per_s:.1f} images/s; {losses}")
-    if res.stop_reason == "interrupted":
-        print(f"painterly: interrupted at step {res.step}; checkpoint saved to {checkpoint} "
-              "(continue with the same command plus --resume)", file=sys.stderr)
-        return 130
-    if res.stop_reason == "time_limit":
-        print(f"stopped at the time limit; checkpoint {checkpoint} (continue with --resume and a new --time-limit)")
-    return 0
+    styles = ", ".join(s.name for s in summary.styles)
+    return report_run(summary.model_path, summary.result, checkpoint, f"{len(summary.styles)} style(s) ({styles}), ")

@@ -6,8 +6,9 @@ import argparse
 
 from ..models.adain import DECODER_FILE
 from ..training.adain import DEFAULT_HOLD_OUT, AdaINTrainConfig, train_adain
+from ..training.checkpoint import default_checkpoint
 from .common import shipped_or_path
-from .train_options import LoopDefaults, add_loop_options, loop_options
+from .train_options import LoopDefaults, add_loop_options, loop_options, report_run
 
 
 def add_arbitrary_options(p: argparse.ArgumentParser) -> None:
@@ -43,15 +44,13 @@ def run(args: argparse.Namespace) -> int:
                               photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)
     summary = train_adain(args.data, args.style_dir, args.out, config, loop_options(args),
                           checkpoint=args.checkpoint, half=args.half, init=shipped_or_path(args.init, DECODER_FILE))
-    report(summary)
-    return 0
+    return report(summary, args.checkpoint or default_checkpoint(args.out))
 
 
-def report(summary) -> None:
-    r = summary.result
-    if summary.model_path:
-        print(f"wrote {summary.model_path}: {r.step} steps ({r.stop_reason}), {r.elapsed:.0f} s, "
-              f"{r.images_per_s:.1f} images/s")
-        for group, losses in summary.evaluation.items():
-            if losses:
-                print(f"  {group}: " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()))
+def report(summary, checkpoint) -> int:
+    """Print what an arbitrary-style run wrote, its evaluation and how to continue; the exit status."""
+    status = report_run(summary.model_path, summary.result, checkpoint, f"{summary.result.stop_reason}, ")
+    for group, losses in summary.evaluation.items():
+        if losses:
+            print(f"  {group}: " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()))
+    return status

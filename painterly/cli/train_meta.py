@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..models.meta import META_FILE
+from ..training.checkpoint import default_checkpoint
 from ..training.meta import MetaTrainConfig, train_meta
 from .common import shipped_or_path
 from .train_adain import add_arbitrary_options, report
@@ -50,5 +51,4 @@ def run(args: argparse.Namespace) -> int:
                              photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)
     summary = train_meta(args.data, args.style_dir, args.out, config, loop_options(args),
                          checkpoint=args.checkpoint, half=args.half, init=shipped_or_path(args.init, META_FILE))
-    report(summary)
-    return 0
+    return report(summary, args.checkpoint or default_checkpoint(args.out))

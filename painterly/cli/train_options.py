@@ -9,11 +9,12 @@ given), :func:`check_loop_args` refuses impossible values with one line.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PainterlyError
-from ..training.options import LR_SCHEDULES, TrainOptions
+from ..training.options import LR_SCHEDULES, TrainOptions, TrainResult
 
 #: ``--lr-schedule default``: the trainer's own schedule (constant, or the AdaIN paper's decay)
 DEFAULT_SCHEDULE = "default"
@@ -89,3 +90,19 @@ def loop_options(args: argparse.Namespace, lr: float | None = None, default_sche
         log_csv=args.log_csv or stem + ".log.csv", samples_dir=stem + "-samples", resume=args.resume,
         progress=not args.quiet, lr_schedule=schedule, warmup_steps=args.warmup_steps, keep_freed_memory=True,
     )
+
+
+def report_run(written: str | None, result: TrainResult, checkpoint: str | Path, what: str = "") -> int:
+    """Print what a training command wrote (``what``: e.g. its styles) and how to continue; the exit status."""
+    if written is None:  # not rank 0
+        return 0
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
+    print(f"wrote {written}: {what}step {result.step}, {result.elapsed:.0f} s, {result.images_per_s:.1f} images/s; "
+          f"{losses}")
+    if result.stop_reason == "interrupted":
+        print(f"painterly: interrupted at step {result.step}; checkpoint saved to {checkpoint} "
+              "(continue with the same command plus --resume)", file=sys.stderr)
+        return 130
+    if result.stop_reason == "time_limit":
+        print(f"stopped at the time limit; checkpoint {checkpoint} (continue with --resume and a new --time-limit)")
+    return 0

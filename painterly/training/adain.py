@@ -290,15 +290,21 @@ class AdaINObjective(ArbitraryObjective):
         return lr_schedule(options.lr, options.steps, options.lr_schedule, options.warmup_steps) or (
             lambda step, progress=None: lr0 / (1.0 + decay * step))
 
-    def losses(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+    @torch.no_grad()
+    def adain_batch(self, ctx: StepContext,
+                    style_layers: Sequence[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """A step's AdaIN targets (photos' relu4_1 features with the styles' statistics) and the
+        styles' features at ``style_layers`` (which must include relu4_1)."""
         batch, encoder = self.options.batch_size, self.encoder
         x = ctx.sample(self.contents, batch)
         s = self.pool.sample(batch, ctx.generator)
-        with torch.no_grad():
-            c_feat = encoder(x, [ADAIN_LAYER])[ADAIN_LAYER]
-            s_feats = encoder(s, list(STYLE_LAYERS))
-            target = adain_from_stats(c_feat, calc_mean_std(s_feats[ADAIN_LAYER]))
-        return adain_losses(encoder, ctx.model(target), target, s_feats, self.settings.content_weight,
+        c_feat = encoder(x, [ADAIN_LAYER])[ADAIN_LAYER]
+        s_feats = encoder(s, list(style_layers))
+        return adain_from_stats(c_feat, calc_mean_std(s_feats[ADAIN_LAYER])), s_feats
+
+    def losses(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        target, s_feats = self.adain_batch(ctx, STYLE_LAYERS)
+        return adain_losses(self.encoder, ctx.model(target), target, s_feats, self.settings.content_weight,
                             self.settings.style_weight)
 
     def stylize_previews(self, model, contents, styles) -> list[torch.Tensor]:

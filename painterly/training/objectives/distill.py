@@ -160,12 +160,14 @@ class DistillObjective(Objective):
                 "lr_schedule": o.lr_schedule, "warmup_steps": o.warmup_steps, "seed": o.seed}
 
     def sample(self, model: nn.Module, step: int):
-        tiles = list(self.fixed)
+        """First row the photos, then one row per style (up to 4): the teacher's images, then the student's."""
+        n = self.fixed.shape[0]
+        tiles = [*self.fixed, *torch.ones_like(self.fixed)]
         for s in range(min(4, self.student_config.num_styles)):
-            vec = self.teacher_net.style_vector(s, self.fixed.shape[0], self.fixed.device)
+            vec = self.teacher_net.style_vector(s, n, self.fixed.device)
             tiles.extend(self.teacher_net(self.fixed, vec).float())
             tiles.extend(model(self.fixed, vec).float())
-        return image_grid(tiles, ncol=2 * self.fixed.shape[0])
+        return image_grid(tiles, ncol=2 * n)
 
     def finish(self, model: nn.Module, run: Run) -> str | None:
         result = run.result

@@ -19,8 +19,7 @@ from torch import nn
 
 from ...encoders import VGGWeights
 from ...errors import PainterlyError
-from ...losses import calc_mean_std
-from ...models.adain import ADAIN_LAYER, STYLE_LAYERS, AdaINDecoder, AdaINDecoderConfig, adain_from_stats, load_decoder
+from ...models.adain import ADAIN_LAYER, STYLE_LAYERS, AdaINDecoder, AdaINDecoderConfig, load_decoder
 from ..adain import AdaINObjective, AdaINTrainConfig, ArbitrarySummary
 from ..checkpoint import default_checkpoint
 from ..loop import Objective, StepContext, train
@@ -69,15 +68,10 @@ class AdaINDistillObjective(AdaINObjective):
         return Objective.lr_at(self, options)  # the shared schedules, not the AdaIN paper's decay
 
     def losses(self, ctx: StepContext) -> dict[str, torch.Tensor]:
-        batch, encoder = self.options.batch_size, self.encoder
-        x = ctx.sample(self.contents, batch)
-        s = self.pool.sample(batch, ctx.generator)
+        target, _ = self.adain_batch(ctx, [ADAIN_LAYER])
         with torch.no_grad():
-            c_feat = encoder(x, [ADAIN_LAYER])[ADAIN_LAYER]
-            s_feat = encoder(s, [ADAIN_LAYER])[ADAIN_LAYER]
-            target = adain_from_stats(c_feat, calc_mean_std(s_feat))
             teacher_img = self.teacher_net(target)
-        return match_teacher(ctx.model(target), teacher_img, self.distill.pixel_weight, self.loss, encoder)
+        return match_teacher(ctx.model(target), teacher_img, self.distill.pixel_weight, self.loss, self.encoder)
 
     def run_config(self, model: nn.Module) -> dict[str, Any]:
         return {**super().run_config(model), "teacher": self.teacher_path, "distill": self.distill.to_dict(),
