@@ -156,6 +156,32 @@ def test_distill_student_keeps_the_teachers_styles_and_resumes_exactly(tmp_path)
                 _distill_opts(4, resume=True), encoder_weights=None)
 
 
+def test_distill_continues_a_student_and_reads_checkpoints(tmp_path):
+    from painterly.training.objectives.distill import student_from_checkpoint
+
+    teacher, photos = _teacher(tmp_path), _photos(tmp_path)
+    first = distill(teacher, photos, tmp_path / "a.safetensors", TINY, _distill_opts(2), encoder_weights=None)
+    mid = student_from_checkpoint(tmp_path / "a.ckpt.safetensors")  # what a running job has so far
+    done = load_model(first.output)
+    assert mid.names == done.names and mid.training["steps"] == 2
+    for va, vb in zip(mid.net.state_dict().values(), done.net.state_dict().values(), strict=True):
+        assert torch.equal(va, vb)
+    # --init: the student's shape (not the config's), other loss settings allowed; lr 0 keeps it as it was
+    other = DistillConfig(student={"preset": "slim"}, mix_prob=0.0, content_weight=0.0, style_weight=0.0)
+    cont = distill(teacher, photos, tmp_path / "b.safetensors", other, _distill_opts(1, lr=0.0),
+                   encoder_weights=None, init=first.output)
+    again = load_model(cont.output)
+    assert again.net.config.widths == (4, 4, 8) and again.training["distill"]["init"] == first.output
+    for va, vb in zip(again.net.state_dict().values(), done.net.state_dict().values(), strict=True):
+        assert torch.equal(va, vb)
+    with pytest.raises(PainterlyError, match="not a distillation checkpoint"):
+        save = tmp_path / "x.ckpt"
+        from painterly.training.checkpoint import save_checkpoint
+
+        save_checkpoint(save, nn.Linear(1, 1), None, 0, {"config": {}})
+        student_from_checkpoint(save)
+
+
 def test_distill_pixel_only_learns_the_teacher(tmp_path):
     teacher, photos = _teacher(tmp_path), _photos(tmp_path)
     cfg = DistillConfig(student=TINY.student, content_weight=0.0, style_weight=0.0)

@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", default="shipped", metavar="MODEL",
                    help="the model to distill ('shipped': the shipped multi-style model, or with --adain the shipped "
                    "decoder; default %(default)s)")
+    p.add_argument("--init", default=None, metavar="STUDENT",
+                   help="continue training this student file (its shape; new loss settings allowed, unlike --resume)")
     p.add_argument("--adain", action="store_true",
                    help="distill an AdaIN decoder into a narrower one (photos and --style-dir paintings drawn as in "
                    "its training, same held-out paintings)")
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                            style_weight=args.style_weight, mix_prob=args.mix_prob)
     options = loop_options(args)
     run_ = distill(shipped_or_path(args.teacher, DEFAULT_MODEL.name), args.data, args.out, config, options,
-                   checkpoint=args.checkpoint, half=args.half)
+                   checkpoint=args.checkpoint, half=args.half, init=args.init)
     return report_run(run_.output, run_.result, args.checkpoint or default_checkpoint(args.out))
 
 def _run_adain(args: argparse.Namespace) -> int:
@@ -78,6 +80,8 @@ def _run_adain(args: argparse.Namespace) -> int:
     from ..training.objectives.distill_adain import distill_adain
     from .train_adain import report
 
+    if args.init:
+        raise PainterlyError("--init continues a multi-style student; it does not apply to --adain")
     if not args.style_dir:
         raise PainterlyError("--adain needs --style-dir (the paintings the decoder was trained on)")
     if not 0 < args.width <= 1:

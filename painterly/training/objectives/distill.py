@@ -117,7 +117,8 @@ class DistillObjective(Objective):
     """Train a slim student of ``teacher`` (a model file) on the photos in ``data``; writes ``out``."""
 
     def __init__(self, teacher: str | os.PathLike, data: Any, out: str | os.PathLike, config: DistillConfig,
-                 options: TrainOptions, encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False) -> None:
+                 options: TrainOptions, encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False,
+                 init: str | os.PathLike | None = None) -> None:
         self.teacher_path, self.data, self.out = str(teacher), data, Path(out)
         self.settings, self.options, self.encoder_weights, self.half = config, options, encoder_weights, half
         if options.size % 4:
@@ -125,11 +126,19 @@ class DistillObjective(Objective):
         if not 0 <= config.mix_prob <= 1:
             raise PainterlyError(f"the style mix probability must be in [0, 1], got {config.mix_prob}")
         self.teacher = load_model(teacher)
-        self.student_config = student_config(self.teacher.net.config, config.student)
+        self.init = str(init) if init is not None else None
+        self.prior = load_model(init) if init is not None else None
+        if self.prior is not None:  # continue a student (e.g. with other loss settings): its shape, not config's
+            if self.prior.names != self.teacher.names:
+                raise PainterlyError(f"'{init}' has styles {', '.join(self.prior.names)}; the teacher has "
+                                     f"{', '.join(self.teacher.names)}")
+            self.student_config = self.prior.net.config
+        else:
+            self.student_config = student_config(self.teacher.net.config, config.student)
 
     def build(self, device: torch.device, dist: DistInfo) -> nn.Module:
         opts, cfg = self.options, self.settings
-        student = TransformerNet(self.student_config)
+        student = self.prior.net.train().requires_grad_(True) if self.prior else TransformerNet(self.student_config)
         self.device = device
         self.teacher_net = self.teacher.net.to(device).eval().requires_grad_(False)
         self.loss = cfg.perceptual_loss()
@@ -156,6 +165,7 @@ class DistillObjective(Objective):
     def config(self) -> dict[str, Any]:
         o = self.options
         return {**self.settings.to_dict(), "model": self.student_config.to_dict(), "teacher": self.teacher_path,
+                **({"init": self.init} if self.init else {}),
                 "styles": self.teacher.names, "batch_size": o.batch_size, "size": o.size, "lr": o.lr,
                 "lr_schedule": o.lr_schedule, "warmup_steps": o.warmup_steps, "seed": o.seed}
 
@@ -191,15 +201,16 @@ class DistillObjective(Objective):
 
 def distill(teacher: str | os.PathLike, data: Any, out: str | os.PathLike, config: DistillConfig | None = None,
             options: TrainOptions | None = None, checkpoint: str | os.PathLike | None = None,
-            encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False) -> Run:
+            encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False,
+            init: str | os.PathLike | None = None) -> Run:
     """Distill ``teacher`` into a student of ``config.student``'s shape on the photos in ``data``; the student
     is written to ``out`` (also after a time limit or Ctrl-C), the resumable checkpoint to ``checkpoint``
     (default ``<out>.ckpt.safetensors``). ``run.output`` is the written file. ``encoder_weights=None``: a
-    random VGG (tests only)."""
+    random VGG (tests only). ``init``: a student file to continue (its shape), e.g. with other loss settings."""
     from ..loop import train
 
     options = options or TrainOptions(batch_size=4, lr=1e-3)
-    objective = DistillObjective(teacher, data, out, config or DistillConfig(), options, encoder_weights, half)
+    objective = DistillObjective(teacher, data, out, config or DistillConfig(), options, encoder_weights, half, init)
     return train(objective, options, checkpoint or default_checkpoint(out))
 
 
