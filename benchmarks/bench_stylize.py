@@ -95,7 +95,8 @@ def child(mode: str, size: int, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "log.csv"
         opts = TrainOptions(steps=repeats, batch_size=4, size=size, fp32=(mode == "train-fp32"), device="cpu",
-                            checkpoint_every=0, progress=False, log_every=1, log_csv=str(log))
+                            checkpoint_every=0, progress=False, log_every=1, log_csv=str(log),
+                            keep_freed_memory=True)
         summary = train_feedforward([bundled_painting("starry-night")], PHOTO.parent, Path(tmp) / "m.safetensors",
                                     options=opts)
         times = [float(r["time"]) for r in csv.DictReader(log.read_text().splitlines())]

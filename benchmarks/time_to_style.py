@@ -56,7 +56,8 @@ def run(mode: str, args: argparse.Namespace, work: Path) -> list[dict]:
         opts = TrainOptions(steps=10**9, batch_size=args.batch_size, size=args.size,
                             lr=ADD_STYLE_LR if base else TrainOptions.lr,
                             device="cpu", time_limit=min(args.every, budget - wall), resume=ckpt.exists(),
-                            checkpoint_every=0, progress=False, log_every=10, log_csv=str(log))
+                            checkpoint_every=0, progress=False, log_every=10, log_csv=str(log),
+                            keep_freed_memory=True)
         t = time.perf_counter()
         summary = train_feedforward([style], args.data, out, options=opts, base=base, checkpoint=ckpt)
         wall += time.perf_counter() - t

@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             steps=10**7, batch_size=args.batch_size, size=args.size, lr=lr, seed=args.seed, device=args.device,
             fp32=args.fp32, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, log_every=20,
             time_limit=seconds, log_csv=str(out / f"{name}.log.csv"), samples_dir=str(out / f"{name}-samples"),
+            keep_freed_memory=True,
         )
 
     report: dict = {"budget_s": args.budget, "config": cfg.to_dict(), "hold_out": [s.stem for s in hold],

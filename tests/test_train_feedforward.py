@@ -32,12 +32,7 @@ TINY = TransformerConfig(channels=(8, 8, 8), num_residual=1, stem_kernel=3)
 CFG = FeedForwardConfig(style_size=48, style_layers={"relu1_1": 1.0, "relu2_1": 1.0}, content_layers={"relu2_1": 1})
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ from ..errors import PainterlyError, torch_required
 
 #: Subcommand modules, in the order ``painterly --help`` lists them.
 COMMANDS = ("stylize", "styles", "transfer", "optimize", "paintings", "video", "serve", "train", "train_adain",
-            "train_meta", "export")
+            "train_meta", "distill", "export")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

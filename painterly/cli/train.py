@@ -10,9 +10,10 @@ from pathlib import Path
 from ..errors import PainterlyError
 from ..imageio import find_images
 from ..styles import resolve_style_image
-from ..training.common import LR_SCHEDULES, TrainOptions
 from ..training.feedforward import ADD_STYLE_LR, FeedForwardConfig, default_checkpoint, train_feedforward
+from ..training.options import TrainOptions
 from .common import shipped_or_path
+from .train_options import LoopDefaults, add_loop_options, loop_options, report_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,19 +34,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="continue training every weight of MODEL ('shipped': the shipped one, to train it longer); "
                         "give one --style per style of the model (bundled paintings by name)")
-    p.add_argument("--data", required=True, help="folder of photos (searched recursively)")
-    p.add_argument("--out", required=True, help="model file to write (.safetensors)")
-    p.add_argument("--steps", type=int, default=o.steps, help="training steps (default %(default)s)")
-    p.add_argument("--size", type=int, default=o.size, help="crop size in pixels (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=o.batch_size, help="default %(default)s")
-    p.add_argument("--lr", type=float, default=None,
-                   help=f"Adam learning rate (default {o.lr:g}; {ADD_STYLE_LR:g} with --base, where only the new "
-                        "styles' normalization parameters train)")
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=o.lr_schedule,
-                   help="constant, cosine decay to 0 at --steps, or cosine-time: decay to 0 at --time-limit "
-                   "(default %(default)s)")
-    p.add_argument("--warmup-steps", type=int, default=o.warmup_steps, metavar="N",
-                   help="linear learning-rate warm-up over N steps (default %(default)s; use ~100 with --init)")
     p.add_argument("--content-weight", type=float, default=d.content_weight, help="default %(default)s")
     p.add_argument("--style-weight", type=float, default=d.style_weight, help="default %(default)s")
     p.add_argument("--tv-weight", type=float, default=d.tv_weight, help="default %(default)s")
@@ -53,18 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="longest side of the paintings for the style targets (default %(default)s)")
     p.add_argument("--preset", choices=("full", "medium", "slim"), default=d.preset,
                    help="network size for a new model (default %(default)s)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    p.add_argument("--checkpoint", default=None, help="checkpoint file (default: <out>.ckpt.safetensors)")
-    p.add_argument("--checkpoint-every", type=int, default=o.checkpoint_every, metavar="N", help="default %(default)s")
-    p.add_argument("--sample-every", type=int, default=0, metavar="N", help="write preview grids every N steps")
-    p.add_argument("--log-every", type=int, default=o.log_every, metavar="N", help="default %(default)s")
-    p.add_argument("--log-csv", default=None, metavar="FILE", help="CSV log (default: <out>.log.csv)")
-    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="stop cleanly after S seconds")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
-    p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
-    p.add_argument("--seed", type=int, default=o.seed)
-    p.add_argument("--half", action="store_true", help="store the model weights as fp16")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_loop_options(p, LoopDefaults(
+        steps=o.steps, batch_size=o.batch_size, lr=None, out_help="model file to write (.safetensors)",
+        lr_help=f"Adam learning rate (default {o.lr:g}; {ADD_STYLE_LR:g} with --base, where only the new styles' "
+        "normalization parameters train)"))
     p.set_defaults(func=run)
 
 
@@ -90,22 +70,8 @@ def run(args: argparse.Namespace) -> int:
     styles = _expand(args.add_style if args.base else args.style)
     if not styles:
         raise PainterlyError("give at least one --style IMAGE (or --base MODEL --add-style IMAGE)")
-    if Path(args.out).suffix != ".safetensors":
-        raise PainterlyError(f"--out must be a .safetensors file, got '{args.out}'")
-    for name, value in (("steps", args.steps), ("batch-size", args.batch_size), ("size", args.size)):
-        if value < 1:
-            raise PainterlyError(f"--{name} must be positive, got {value}")
-    if args.warmup_steps < 0:
-        raise PainterlyError(f"--warmup-steps must be >= 0, got {args.warmup_steps}")
     out = Path(args.out)
-    opts = TrainOptions(
-        steps=args.steps, batch_size=args.batch_size, size=args.size, seed=args.seed,
-        lr=args.lr if args.lr is not None else (ADD_STYLE_LR if args.base else TrainOptions.lr),
-        device=args.device, fp32=args.fp32, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
-        log_every=args.log_every, time_limit=args.time_limit,
-        log_csv=args.log_csv or str(out.with_name(out.name.removesuffix(".safetensors") + ".log.csv")),
-        resume=args.resume, progress=not args.quiet, lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
-    )
+    opts = loop_options(args, lr=ADD_STYLE_LR if args.base else TrainOptions.lr)
     cfg = FeedForwardConfig(content_weight=args.content_weight, style_weight=args.style_weight,
                             tv_weight=args.tv_weight, style_size=args.style_size, preset=args.preset)
     checkpoint = args.checkpoint or default_checkpoint(out)
@@ -117,16 +83,5 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", UserWarning)
         summary = train_feedforward(styles, args.data, out, cfg, opts, base=base, half=args.half,
                                     checkpoint=checkpoint, init=init)
-    res = summary.result
-    if summary.model_path is None:  # not rank 0
-        return 0
-    losses = ", ".join(f"{k} {v:.4g}" for k, v in res.losses.items())
-    print(f"wrote {summary.model_path}: {len(summary.styles)} style(s) ({', '.join(s.name for s in summary.styles)}), "
-          f"step {res.step}, {res.elapsed:.0f} s, {res.images_per_s:.1f} images/s; {losses}")
-    if res.stop_reason == "interrupted":
-        print(f"painterly: interrupted at step {res.step}; checkpoint saved to {checkpoint} "
-              "(continue with the same command plus --resume)", file=sys.stderr)
-        return 130
-    if res.stop_reason == "time_limit":
-        print(f"stopped at the time limit; checkpoint {checkpoint} (continue with --resume and a new --time-limit)")
-    return 0
+    styles = ", ".join(s.name for s in summary.styles)
+    return report_run(summary.model_path, summary.result, checkpoint, f"{len(summary.styles)} style(s) ({styles}), ")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 
 from ..models.meta import META_FILE
+from ..training.checkpoint import default_checkpoint
 from ..training.meta import MetaTrainConfig, train_meta
 from .common import shipped_or_path
-from .train_adain import add_common_arguments, options_from_args, report
+from .train_adain import add_arbitrary_options, report
+from .train_options import loop_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-meta", help="train the meta network that turns a painting into a transformer",
                        description="Train a meta network mapping a painting's VGG statistics to the weights of a "
                        "compact transformer network; held-out paintings measure generalization.")
-    add_common_arguments(p, lr=1e-4, batch_size=8)
+    add_arbitrary_options(p)
     p.add_argument("--styles-per-step", type=int, default=d.styles_per_step,
                    help="styles per batch; the batch is split between them (default %(default)s)")
     p.add_argument("--transformer", choices=("slim", "medium", "full"), default=d.transformer,
@@ -47,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
                              styles_per_step=args.styles_per_step, hold_out=tuple(args.hold_out),
                              base_lr_scale=args.base_lr_scale,
                              photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)
-    summary = train_meta(args.content_dir, args.style_dir, args.out, config, options_from_args(args),
+    summary = train_meta(args.data, args.style_dir, args.out, config, loop_options(args),
                          checkpoint=args.checkpoint, half=args.half, init=shipped_or_path(args.init, META_FILE))
-    report(summary)
-    return 0
+    return report(summary, args.checkpoint or default_checkpoint(args.out))

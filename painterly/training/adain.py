@@ -25,7 +25,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,16 +42,12 @@ from ..models.adain import (
     save_decoder,
 )
 from ..runtime import autocast
-from .common import (
-    StepContext,
-    Trainer,
-    TrainOptions,
-    TrainResult,
-    image_grid,
-    lr_schedule,
-)
+from .checkpoint import default_checkpoint
 from .data import ContentDataset
-from .distributed import distributed
+from .distributed import DistInfo
+from .loop import Objective, Run, StepContext, train
+from .options import LrAt, TrainOptions, TrainResult, lr_schedule
+from .preview import image_grid
 from .style_pool import StylePool, load_style_images
 
 DEFAULT_HOLD_OUT = ("the-scream", "udnie")
@@ -89,11 +84,6 @@ class ArbitrarySummary:
     trained_styles: list[str]
     held_out: list[str]
     evaluation: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-def default_checkpoint(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".safetensors") + ".ckpt.safetensors")
 
 
 def adain_losses(encoder: VGGEncoder, decoded: torch.Tensor, target: torch.Tensor,
@@ -161,9 +151,8 @@ def train_adain(
     options = options or TrainOptions(lr=1e-4)
     if options.size % 8:
         raise PainterlyError(f"--size must be a multiple of 8 for the AdaIN decoder, got {options.size}")
-    with distributed(options.device) as (dist, device):
-        return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device,
-                      init)
+    objective = AdaINObjective(content_dir, style_dir, out, config, options, half, encoder_weights, init)
+    return objective.summary(train(objective, options, checkpoint or default_checkpoint(out)))
 
 
 def check_continuation(init: str | os.PathLike, prior: dict[str, Any], config: Any) -> Any:
@@ -185,89 +174,152 @@ def continued_record(prior: dict[str, Any], record: dict[str, Any]) -> dict[str,
     return out
 
 
-def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device, init):
-    torch.manual_seed(options.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
-    prior: dict[str, Any] | None = None
-    if init is not None:
-        decoder = load_decoder(init).train().requires_grad_(True)
-        prior = decoder.training_info
-        config = replace(check_continuation(init, prior, config), width=decoder.config.width)
-    else:
-        decoder = AdaINDecoder(AdaINDecoderConfig(width=config.width))
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=options.lr)
-    encoder = VGGEncoder(STYLE_LAYERS, weights=encoder_weights).to(device)
-    if options.channels_last:
-        encoder.to(memory_format=torch.channels_last)
-    contents = ContentDataset(content_dir, size=options.size, scale=config.content_scale, device=device,
-                              channels_last=options.channels_last, seed=options.seed)
-    pool = StylePool(style_dir, size=options.size, scale=config.style_scale, hold_out=config.hold_out,
-                     photos=contents, photo_prob=config.photo_prob, jitter=config.jitter, device=device,
-                     channels_last=options.channels_last, seed=options.seed)
-    cw, sw = config.content_weight, config.style_weight
+class ArbitraryObjective(Objective):
+    """What the arbitrary-style trainers (AdaIN decoder, meta network) share: photos and an augmented
+    painting pool with held-out paintings, preview grids of held-out and trained paintings, and at the
+    end an evaluation on both plus the training record (continuing the ``init`` file's history).
 
-    def step_fn(ctx: StepContext) -> dict[str, torch.Tensor]:
-        x = ctx.sample(contents, options.batch_size)
-        s = pool.sample(options.batch_size, ctx.generator)
-        with torch.no_grad():
-            c_feat = encoder(x, [ADAIN_LAYER])[ADAIN_LAYER]
-            s_feats = encoder(s, list(STYLE_LAYERS))
-            target = adain_from_stats(c_feat, calc_mean_std(s_feats[ADAIN_LAYER]))
-        return adain_losses(encoder, ctx.model(target), target, s_feats, cw, sw)
+    Subclasses give ``build_model()`` (the network, new or continued from ``init``; may adjust
+    ``self.settings``), ``encoder_layers(model)``, ``losses``, ``evaluate(model, contents, styles)``,
+    ``stylize_previews(model, contents, styles)``, ``run_config(model)`` and ``save(model, record)``.
+    """
 
-    fixed = contents.fixed_batch(3).to(device)
-    preview_paths = pool.held_out_paths[:2] + list(pool.paintings.paths[:2])
-    previews = load_style_images(preview_paths, options.size, device)
+    def __init__(self, content_dir, style_dir, out, config: Any, options: TrainOptions, half: bool,
+                 encoder_weights: VGGWeights | None, init) -> None:
+        self.content_dir, self.style_dir, self.out, self.settings = content_dir, style_dir, out, config
+        self.options, self.half, self.encoder_weights, self.init = options, half, encoder_weights, init
+        self.prior: dict[str, Any] | None = None
 
-    def sample_fn(model: torch.nn.Module, step: int):
-        c_feat = encoder(fixed, [ADAIN_LAYER])[ADAIN_LAYER]
-        outs = [model(adain_from_stats(c_feat, calc_mean_std(encoder(s, [ADAIN_LAYER])[ADAIN_LAYER])))
-                for s in previews]
-        return preview_grid(fixed, previews, outs)
+    # -- per model kind ----------------------------------------------------------------------
+    def build_model(self) -> torch.nn.Module:
+        raise NotImplementedError
 
-    run_config = {
-        **config.to_dict(),
-        "decoder": {"in_channels": decoder.config.in_channels, "width": decoder.config.width},
-        "batch_size": options.batch_size, "size": options.size, "lr": options.lr, "seed": options.seed,
-        "world_size": dist.world_size, "init": str(init) if init is not None else None,
-        "lr_schedule": options.lr_schedule, "warmup_steps": options.warmup_steps,
-    }
-    ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
-    lr0, decay = options.lr, config.lr_decay
-    lr_at = lr_schedule(options.lr, options.steps, options.lr_schedule, options.warmup_steps)
-    trainer = Trainer(decoder, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
-                      lr_at=lr_at or (lambda step, progress=None: lr0 / (1.0 + decay * step)), device=device, dist=dist)
-    started = time.time()
-    result = trainer.run()
-    decoder.eval()
-    evaluation: dict[str, dict[str, float]] = {}
-    if dist.is_main:
-        eval_size = config.eval_size or options.size
-        eval_contents = contents.fixed_batch(4, size=eval_size).to(device)
-        with autocast(device, trainer.dtype):
-            evaluation = {
-                "trained_styles": evaluate_adain(decoder, encoder, eval_contents,
-                                                 load_style_images(pool.paintings.paths, eval_size, device),
-                                                 config),
-                "held_out_styles": evaluate_adain(decoder, encoder, eval_contents,
-                                                  load_style_images(pool.held_out_paths, eval_size, device),
-                                                  config),
-            }
-    record = training_record(result, trainer, dist, device, started, len(contents), pool, evaluation, run_config)
-    if prior is not None:
-        record = continued_record(prior, record)
-    model_path = None
-    if dist.is_main:
-        model_path = str(save_decoder(decoder.cpu().float(), out, training=record, half=half))
-    return ArbitrarySummary(model_path, result, pool.names, pool.held_out, evaluation)
+    def encoder_layers(self, model: torch.nn.Module) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self, model: torch.nn.Module, device: torch.device) -> None:
+        """After the data is loaded, before training (e.g. input statistics)."""
+
+    def evaluate(self, model: torch.nn.Module, contents: torch.Tensor,
+                 styles: Sequence[torch.Tensor]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def stylize_previews(self, model: torch.nn.Module, contents: torch.Tensor,
+                         styles: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def run_config(self, model: torch.nn.Module) -> dict[str, Any]:
+        return {}
+
+    def save(self, model: torch.nn.Module, record: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------------------------
+    def build(self, device: torch.device, dist: DistInfo) -> torch.nn.Module:
+        config, options = self.settings, self.options
+        model = self.model = self.build_model()
+        config = self.settings  # build_model may have adjusted it to a continued model's
+        self.device, self.dist = device, dist
+        self.encoder = VGGEncoder(self.encoder_layers(model), weights=self.encoder_weights).to(device)
+        if options.channels_last:
+            self.encoder.to(memory_format=torch.channels_last)
+        self.contents = ContentDataset(self.content_dir, size=options.size, scale=config.content_scale, device=device,
+                                       channels_last=options.channels_last, seed=options.seed)
+        self.pool = StylePool(self.style_dir, size=options.size, scale=config.style_scale, hold_out=config.hold_out,
+                              photos=self.contents, photo_prob=config.photo_prob, jitter=config.jitter,
+                              device=device, channels_last=options.channels_last, seed=options.seed)
+        self.prepare(model, device)
+        self.fixed = self.contents.fixed_batch(3).to(device)
+        preview_paths = self.pool.held_out_paths[:2] + list(self.pool.paintings.paths[:2])
+        self.previews = load_style_images(preview_paths, options.size, device)
+        return model
+
+    def sample(self, model: torch.nn.Module, step: int):
+        return preview_grid(self.fixed, self.previews, self.stylize_previews(model, self.fixed, self.previews))
+
+    def config(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            **self.settings.to_dict(), **self.run_config(self.model), "batch_size": o.batch_size, "size": o.size,
+            "lr": o.lr, "seed": o.seed, "world_size": self.dist.world_size,
+            "init": str(self.init) if self.init is not None else None, "lr_schedule": o.lr_schedule,
+            "warmup_steps": o.warmup_steps,
+        }
+
+    def finish(self, model: torch.nn.Module, run: Run) -> str | None:
+        evaluation: dict[str, dict[str, float]] = {}
+        device, pool = run.device, self.pool
+        if run.dist.is_main:
+            eval_size = self.settings.eval_size or self.options.size
+            eval_contents = self.contents.fixed_batch(4, size=eval_size).to(device)
+            with autocast(device, run.trainer.dtype):
+                evaluation = {
+                    "trained_styles": self.evaluate(model, eval_contents,
+                                                    load_style_images(pool.paintings.paths, eval_size, device)),
+                    "held_out_styles": self.evaluate(model, eval_contents,
+                                                     load_style_images(pool.held_out_paths, eval_size, device)),
+                }
+        self.evaluation = evaluation
+        record = training_record(run.result, run.trainer, run.dist, device, run.started, len(self.contents), pool,
+                                 evaluation, self.config())
+        if self.prior is not None:
+            record = continued_record(self.prior, record)
+        return self.save(model, record) if run.dist.is_main else None
+
+    def summary(self, run: Run) -> ArbitrarySummary:
+        return ArbitrarySummary(run.output, run.result, self.pool.names, self.pool.held_out, self.evaluation)
 
 
-def options_with_outputs(options: TrainOptions, out: str | os.PathLike) -> TrainOptions:
-    """Fill in the CSV log and samples folder next to ``out`` when they are not set."""
-    stem = str(Path(out).with_suffix(""))
-    return replace(options, log_csv=options.log_csv or stem + ".log.csv",
-                   samples_dir=options.samples_dir or stem + "-samples")
+class AdaINObjective(ArbitraryObjective):
+    """The AdaIN decoder; see the module docstring."""
+
+    def build_model(self) -> torch.nn.Module:
+        if self.init is not None:
+            decoder = load_decoder(self.init).train().requires_grad_(True)
+            self.prior = decoder.training_info
+            self.settings = replace(check_continuation(self.init, self.prior, self.settings),
+                                    width=decoder.config.width)
+            return decoder
+        return AdaINDecoder(AdaINDecoderConfig(width=self.settings.width))
+
+    def encoder_layers(self, model: torch.nn.Module) -> list[str]:
+        return list(STYLE_LAYERS)
+
+    def lr_at(self, options: TrainOptions) -> LrAt | None:
+        lr0, decay = options.lr, self.settings.lr_decay
+        return lr_schedule(options.lr, options.steps, options.lr_schedule, options.warmup_steps) or (
+            lambda step, progress=None: lr0 / (1.0 + decay * step))
+
+    @torch.no_grad()
+    def adain_batch(self, ctx: StepContext,
+                    style_layers: Sequence[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """A step's AdaIN targets (photos' relu4_1 features with the styles' statistics) and the
+        styles' features at ``style_layers`` (which must include relu4_1)."""
+        batch, encoder = self.options.batch_size, self.encoder
+        x = ctx.sample(self.contents, batch)
+        s = self.pool.sample(batch, ctx.generator)
+        c_feat = encoder(x, [ADAIN_LAYER])[ADAIN_LAYER]
+        s_feats = encoder(s, list(style_layers))
+        return adain_from_stats(c_feat, calc_mean_std(s_feats[ADAIN_LAYER])), s_feats
+
+    def losses(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        target, s_feats = self.adain_batch(ctx, STYLE_LAYERS)
+        return adain_losses(self.encoder, ctx.model(target), target, s_feats, self.settings.content_weight,
+                            self.settings.style_weight)
+
+    def stylize_previews(self, model, contents, styles) -> list[torch.Tensor]:
+        c_feat = self.encoder(contents, [ADAIN_LAYER])[ADAIN_LAYER]
+        return [model(adain_from_stats(c_feat, calc_mean_std(self.encoder(s, [ADAIN_LAYER])[ADAIN_LAYER])))
+                for s in styles]
+
+    def evaluate(self, model, contents, styles) -> dict[str, float]:
+        return evaluate_adain(model, self.encoder, contents, styles, self.settings)
+
+    def run_config(self, model: torch.nn.Module) -> dict[str, Any]:
+        return {"decoder": {"in_channels": model.config.in_channels, "width": model.config.width}}
+
+    def save(self, model: torch.nn.Module, record: dict[str, Any]) -> str:
+        return str(save_decoder(model.cpu().float(), self.out, training=record, half=self.half))
 
 
 def training_record(result: Any, trainer: Any, dist: Any, device: torch.device, started: float, n_contents: int,

@@ -25,6 +25,12 @@ from .distributed import unwrap
 CHECKPOINT_FORMAT = "painterly.checkpoint.v1"
 
 
+def default_checkpoint(out: str | os.PathLike) -> Path:
+    """The checkpoint next to a model file: ``runs/m.safetensors`` -> ``runs/m.ckpt.safetensors``."""
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".safetensors") + ".ckpt.safetensors")
+
+
 @dataclass
 class CheckpointState:
     step: int

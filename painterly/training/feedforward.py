@@ -10,7 +10,7 @@ Adding styles to a trained model (``base=``) appends new gamma/beta rows to ever
 and trains only those rows; every other weight, including the old styles' rows, is frozen, so
 the old styles' outputs stay bit-identical.
 
-Python API: :func:`train_feedforward`; loop machinery from :mod:`painterly.training.common`.
+Python API: :func:`train_feedforward`; :class:`FeedForwardObjective` on the shared loop (:mod:`.loop`).
 """
 
 from __future__ import annotations
@@ -32,16 +32,12 @@ from ..losses import PerceptualLoss, gram_matrix
 from ..models.io import StylizationModel, load_model, save_model
 from ..models.transformer import TransformerConfig, TransformerNet
 from ..styles import StyleInfo, style_info_for
-from .common import (
-    StepContext,
-    Trainer,
-    TrainOptions,
-    TrainResult,
-    image_grid,
-    lr_schedule,
-)
+from .checkpoint import default_checkpoint
 from .data import ContentDataset
-from .distributed import distributed
+from .distributed import DistInfo
+from .loop import Objective, Run, StepContext, train
+from .options import TrainOptions, TrainResult
+from .preview import image_grid
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 #: Learning rate that suits training only the new styles' gamma/beta rows (``base=``).
@@ -93,11 +89,6 @@ class TrainSummary:
     styles: list[StyleInfo]
     trained_styles: list[str]
     net: TransformerNet | None = None  # the trained network (on CPU, eval mode)
-
-
-def default_checkpoint(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".safetensors") + ".ckpt.safetensors")
 
 
 def style_grams(encoder: VGGEncoder, images: Sequence[torch.Tensor], layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -158,9 +149,11 @@ def train_feedforward(
         raise PainterlyError(f"--size must be a multiple of 4, got {options.size}")
     if init is not None and base is not None:
         raise PainterlyError("give either a model to add styles to or one to continue training, not both")
-    with distributed(options.device) as (dist, device):
-        return _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config,
-                      dist, device, init)
+    objective = FeedForwardObjective(styles, data, out, config, options, base, half, encoder_weights, model_config,
+                                     init)
+    run = train(objective, options, checkpoint or default_checkpoint(out))
+    return TrainSummary(run.output, run.result, objective.start.infos, [s.name for s in objective.start.new_infos],
+                        objective.net)
 
 
 @dataclass
@@ -202,100 +195,110 @@ def _start(new_infos: list[StyleInfo], style_images: list[torch.Tensor], config:
     return _Start(net, new_infos, new_infos, style_images)
 
 
-def _train(styles, data, out, config, options, base, half, checkpoint, encoder_weights, model_config, dist, device,
-           init=None):
-    new_infos, style_images = _load_styles(styles, config.style_size)
-    torch.manual_seed(options.seed)
-    start = _start(new_infos, style_images, config, base, init, model_config)
-    net, infos, new_infos, style_images, old_n = (start.net, start.infos, start.new_infos, start.style_images,
-                                                  start.old_n)
-    adding = base is not None
-    frozen_rows = {id(p): p.detach().clone()[:old_n] for p in net.style_parameters()} if adding else {}
-    net.train()
-    trainable = net.style_parameters() if adding else list(net.parameters())
-    net.requires_grad_(False)
-    for p in trainable:
-        p.requires_grad_(True)
-    optimizer = torch.optim.Adam(trainable, lr=options.lr)
+class FeedForwardObjective(Objective):
+    """A multi-style network on ``styles`` (new, added to ``base`` or continuing ``init``); see the module docstring."""
 
-    def zero_old_rows() -> None:
-        for p in trainable:
-            if p.grad is not None:
-                p.grad[:old_n].zero_()
+    def __init__(self, styles, data, out, config: FeedForwardConfig, options: TrainOptions, base, half: bool,
+                 encoder_weights: VGGWeights | None, model_config: TransformerConfig | None, init) -> None:
+        self.styles, self.data, self.out, self.settings, self.options = styles, data, out, config, options
+        self.base, self.half, self.encoder_weights, self.model_config, self.init = (base, half, encoder_weights,
+                                                                                    model_config, init)
 
-    loss_fn = config.perceptual_loss()
-    encoder = VGGEncoder(loss_fn.layers, weights=encoder_weights).to(device)
-    if options.channels_last:
-        encoder.to(memory_format=torch.channels_last)
-    grams = {k: v.to(device) for k, v in style_grams(encoder, [t.to(device) for t in style_images],
-                                                      list(loss_fn.style_layers)).items()}
-    content_layers = list(loss_fn.content_layers)
-    dataset = ContentDataset(data, size=options.size, scale=config.crop_scale, device=device,
-                             channels_last=options.channels_last, seed=options.seed)
-    n_total, n_new = net.num_styles, len(new_infos)
+    def build(self, device: torch.device, dist: DistInfo) -> torch.nn.Module:
+        config, options = self.settings, self.options
+        new_infos, style_images = _load_styles(self.styles, config.style_size)
+        torch.manual_seed(options.seed)
+        start = self.start = _start(new_infos, style_images, config, self.base, self.init, self.model_config)
+        net, old_n = start.net, start.old_n
+        adding = self.base is not None
+        self.frozen_rows = {id(p): p.detach().clone()[:old_n] for p in net.style_parameters()} if adding else {}
+        net.train()
+        self.trainable = net.style_parameters() if adding else list(net.parameters())
+        net.requires_grad_(False)
+        for p in self.trainable:
+            p.requires_grad_(True)
+        self.loss_fn = loss_fn = config.perceptual_loss()
+        self.encoder = VGGEncoder(loss_fn.layers, weights=self.encoder_weights).to(device)
+        if options.channels_last:
+            self.encoder.to(memory_format=torch.channels_last)
+        grams = style_grams(self.encoder, [t.to(device) for t in start.style_images], list(loss_fn.style_layers))
+        self.grams = {k: v.to(device) for k, v in grams.items()}
+        self.dataset = ContentDataset(self.data, size=options.size, scale=config.crop_scale, device=device,
+                                      channels_last=options.channels_last, seed=options.seed)
+        self.fixed = self.dataset.fixed_batch(3).to(device)
+        self.net = net
+        return net
 
-    def step_fn(ctx: StepContext) -> dict[str, torch.Tensor]:
-        x = ctx.sample(dataset, options.batch_size)
-        ids = torch.randint(0, n_new, (options.batch_size,), generator=ctx.generator) + old_n
+    def optimizer(self, model: torch.nn.Module, options: TrainOptions) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.trainable, lr=options.lr)
+
+    def post_backward(self) -> None:
+        """Adding styles: the old styles' rows stay as they are."""
+        old_n = self.start.old_n
+        if old_n:
+            for p in self.trainable:
+                if p.grad is not None:
+                    p.grad[:old_n].zero_()
+
+    def losses(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        batch, old_n = self.options.batch_size, self.start.old_n
+        x = ctx.sample(self.dataset, batch)
+        ids = torch.randint(0, len(self.start.new_infos), (batch,), generator=ctx.generator) + old_n
         ids = ids.to(ctx.device)
-        style = F.one_hot(ids, n_total).float()
+        style = F.one_hot(ids, self.net.num_styles).float()
         with torch.no_grad():
-            targets = encoder(x, layers=content_layers)
+            targets = self.encoder(x, layers=list(self.loss_fn.content_layers))
         y = ctx.model(x, style)
-        feats = encoder(y)
-        return loss_fn(y, feats, targets, {k: g[ids - old_n] for k, g in grams.items()})
+        feats = self.encoder(y)
+        return self.loss_fn(y, feats, targets, {k: g[ids - old_n] for k, g in self.grams.items()})
 
-    fixed = dataset.fixed_batch(3).to(device)
-    sample_styles = list(range(old_n, n_total))[:8]
-
-    def sample_fn(model: torch.nn.Module, step: int):
+    def sample(self, model: torch.nn.Module, step: int):
+        fixed = self.fixed
         tiles = list(fixed)
-        for s in sample_styles:
+        for s in list(range(self.start.old_n, self.net.num_styles))[:8]:
             tiles.extend(model(fixed, model.style_vector(s, fixed.shape[0], fixed.device)).float())
         return image_grid(tiles, ncol=fixed.shape[0])
 
-    run_config = {
-        **config.to_dict(),
-        "model": net.config.to_dict(),
-        "styles": [s.name for s in infos],
-        "base": str(base) if base is not None else None,
-        "init": str(init) if init is not None else None,
-        "batch_size": options.batch_size,
-        "size": options.size,
-        "lr": options.lr,
-        "lr_schedule": options.lr_schedule,
-        "warmup_steps": options.warmup_steps,
-        "seed": options.seed,
-    }
-    ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
-    trainer = Trainer(net, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
-                      post_backward=zero_old_rows if old_n else None, device=device, dist=dist,
-                      lr_at=lr_schedule(options.lr, options.steps, options.lr_schedule, options.warmup_steps))
-    started = time.time()
-    result = trainer.run()
-    net.eval()
-    for p in net.style_parameters():
-        key = id(p)
-        if key in frozen_rows and not torch.equal(p.detach()[:old_n].cpu(), frozen_rows[key].cpu()):
-            raise PainterlyError("internal error: a frozen style changed while adding styles")
-    prior = start.prior
-    training = dict(prior.training) if prior is not None else {}
-    record = {
-        "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
-        "images_per_s": round(result.images_per_s, 2), "final_losses": {k: round(v, 5) for k, v in
-                                                                           result.losses.items()},
-        "device": str(device), "precision": "fp32" if trainer.dtype is None else "bf16", "world_size": dist.world_size,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started + result.elapsed)),
-        "data_images": len(dataset), "skipped_images": len(dataset.skipped), "config": run_config,
-    }
-    if adding:
-        training.setdefault("added", []).append({"styles": [s.name for s in new_infos], **record})
-    elif init is not None:
-        training.setdefault("continued", []).append(record)
-    else:
-        training.update({"styles": [s.name for s in new_infos], **record})
-    model_path = None
-    net = net.cpu().float().requires_grad_(False)
-    if dist.is_main:
-        model_path = str(save_model(StylizationModel(net, infos, training), out, half=half))
-    return TrainSummary(model_path, result, infos, [s.name for s in new_infos], net)
+    def config(self) -> dict[str, Any]:
+        options, base, init = self.options, self.base, self.init
+        return {
+            **self.settings.to_dict(),
+            "model": self.net.config.to_dict(),
+            "styles": [s.name for s in self.start.infos],
+            "base": str(base) if base is not None else None,
+            "init": str(init) if init is not None else None,
+            "batch_size": options.batch_size,
+            "size": options.size,
+            "lr": options.lr,
+            "lr_schedule": options.lr_schedule,
+            "warmup_steps": options.warmup_steps,
+            "seed": options.seed,
+        }
+
+    def finish(self, model: torch.nn.Module, run: Run) -> str | None:
+        net, result, start, old_n = self.net, run.result, self.start, self.start.old_n
+        for p in net.style_parameters():
+            key = id(p)
+            if key in self.frozen_rows and not torch.equal(p.detach()[:old_n].cpu(), self.frozen_rows[key].cpu()):
+                raise PainterlyError("internal error: a frozen style changed while adding styles")
+        training = dict(start.prior.training) if start.prior is not None else {}
+        record = {
+            "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
+            "images_per_s": round(result.images_per_s, 2),
+            "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
+            "device": str(run.device), "precision": "fp32" if run.trainer.dtype is None else "bf16",
+            "world_size": run.dist.world_size,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(run.started + result.elapsed)),
+            "data_images": len(self.dataset), "skipped_images": len(self.dataset.skipped), "config": self.config(),
+        }
+        new_names = [s.name for s in start.new_infos]
+        if self.base is not None:
+            training.setdefault("added", []).append({"styles": new_names, **record})
+        elif self.init is not None:
+            training.setdefault("continued", []).append(record)
+        else:
+            training.update({"styles": new_names, **record})
+        self.net = net.cpu().float().requires_grad_(False)
+        if not run.dist.is_main:
+            return None
+        return str(save_model(StylizationModel(self.net, start.infos, training), self.out, half=self.half))

@@ -16,10 +16,8 @@ measured on held-out and on trained paintings and saved in the meta network's me
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,22 +39,14 @@ from ..models.transformer import TransformerConfig
 from ..runtime import autocast, resolve_precision
 from .adain import (
     DEFAULT_HOLD_OUT,
+    ArbitraryObjective,
     ArbitrarySummary,
     check_continuation,
-    continued_record,
     default_checkpoint,
-    preview_grid,
-    training_record,
 )
-from .common import (
-    StepContext,
-    Trainer,
-    TrainOptions,
-    lr_schedule,
-)
-from .data import ContentDataset
-from .distributed import distributed, unwrap
-from .style_pool import StylePool, load_style_images
+from .distributed import unwrap
+from .loop import StepContext, train
+from .options import TrainOptions
 
 
 @dataclass
@@ -176,55 +166,57 @@ def train_meta(
     if config.widen != 1 and init is None:
         raise PainterlyError("--widen widens a network continued with --init; choose a new network's size "
                              "with --transformer")
-    with distributed(options.device) as (dist, device):
-        return _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device,
-                      init)
+    objective = MetaObjective(content_dir, style_dir, out, config, options, half, encoder_weights, init)
+    return objective.summary(train(objective, options, checkpoint or default_checkpoint(out)))
 
 
-def _train(content_dir, style_dir, out, config, options, checkpoint, half, encoder_weights, dist, device, init):
-    torch.manual_seed(options.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
-    prior: dict[str, Any] | None = None
-    if init is not None:
+class MetaObjective(ArbitraryObjective):
+    """The meta network; see the module docstring."""
+
+    def build_model(self) -> torch.nn.Module:
+        config, init = self.settings, self.init
+        self.loss_fn = config.perceptual_loss()
+        if init is None:
+            return MetaNetwork(config.meta_config())
         meta = load_meta(init).train().requires_grad_(True)
-        prior = meta.training_info
+        self.prior = prior = meta.training_info
         if config.output == "clamp":
             meta = with_clamp_output(meta)
         elif meta.config.transformer_config().output != config.output:
             raise PainterlyError(f"'{init}' generates networks with a clamped output; they cannot be continued "
                                  f"with a {config.output} output")
-        meta = widen(with_upsample(meta, config.upsample), config.widen, seed=options.seed)
-        config = replace(check_continuation(init, prior, config), group_hidden=meta.config.group_hidden,
-                         transformer=(prior.get("config") or {}).get("transformer", config.transformer))
-    else:
-        meta = MetaNetwork(config.meta_config())
-    optimizer = torch.optim.Adam(param_groups(meta, options.lr, config.base_lr_scale))
-    loss_fn = config.perceptual_loss()
-    layers = list(dict.fromkeys([*loss_fn.layers, *meta.config.stat_layers]))
-    encoder = VGGEncoder(layers, weights=encoder_weights).to(device)
-    if options.channels_last:
-        encoder.to(memory_format=torch.channels_last)
-    contents = ContentDataset(content_dir, size=options.size, scale=config.content_scale, device=device,
-                              channels_last=options.channels_last, seed=options.seed)
-    pool = StylePool(style_dir, size=options.size, scale=config.style_scale, hold_out=config.hold_out,
-                     photos=contents, photo_prob=config.photo_prob, jitter=config.jitter, device=device,
-                     channels_last=options.channels_last, seed=options.seed)
-    dtype = resolve_precision("fp32" if options.fp32 else "auto", device)
-    if config.norm_batches > 0 and prior is None:
-        with torch.no_grad(), autocast(device, dtype):  # standardize the meta inputs over many augmented styles
-            gen = torch.Generator().manual_seed(options.seed)
-            samples = [style_statistics(encoder(pool.sample(16, gen), list(meta.config.stat_layers)),
-                                        meta.config.stat_layers) for _ in range(config.norm_batches)]
-            meta.fit_input_normalization(torch.cat(samples))
-    n_styles = config.styles_per_step
-    per_style = options.batch_size // n_styles
-    style_layers, content_layers = list(loss_fn.style_layers), list(loss_fn.content_layers)
-    stat_layers = meta.config.stat_layers
+        meta = widen(with_upsample(meta, config.upsample), config.widen, seed=self.options.seed)
+        self.settings = replace(check_continuation(init, prior, config), group_hidden=meta.config.group_hidden,
+                                transformer=(prior.get("config") or {}).get("transformer", config.transformer))
+        return meta
 
-    def step_fn(ctx: StepContext) -> dict[str, torch.Tensor]:
-        x = ctx.sample(contents, options.batch_size)
-        s = pool.sample(n_styles, ctx.generator)
+    def optimizer(self, model: torch.nn.Module, options: TrainOptions) -> torch.optim.Optimizer:
+        return torch.optim.Adam(param_groups(model, options.lr, self.settings.base_lr_scale))
+
+    def encoder_layers(self, model: torch.nn.Module) -> list[str]:
+        return list(dict.fromkeys([*self.loss_fn.layers, *model.config.stat_layers]))
+
+    def prepare(self, model: torch.nn.Module, device: torch.device) -> None:
+        """Standardize the meta inputs over many augmented styles (a new network only)."""
+        config, options = self.settings, self.options
+        if config.norm_batches <= 0 or self.prior is not None:
+            return
+        dtype = resolve_precision("fp32" if options.fp32 else "auto", device)
+        stat_layers = model.config.stat_layers
+        with torch.no_grad(), autocast(device, dtype):
+            gen = torch.Generator().manual_seed(options.seed)
+            samples = [style_statistics(self.encoder(self.pool.sample(16, gen), list(stat_layers)), stat_layers)
+                       for _ in range(config.norm_batches)]
+            model.fit_input_normalization(torch.cat(samples))
+
+    def losses(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        options, encoder, loss_fn = self.options, self.encoder, self.loss_fn
+        n_styles = self.settings.styles_per_step
+        per_style = options.batch_size // n_styles
+        stat_layers = self.model.config.stat_layers
+        style_layers, content_layers = list(loss_fn.style_layers), list(loss_fn.content_layers)
+        x = ctx.sample(self.contents, options.batch_size)
+        s = self.pool.sample(n_styles, ctx.generator)
         with torch.no_grad():
             s_feats = encoder(s, list(dict.fromkeys([*style_layers, *stat_layers])))
             stats = style_statistics(s_feats, stat_layers)
@@ -234,45 +226,16 @@ def _train(content_dir, style_dir, out, config, options, checkpoint, half, encod
         y = stylize_per_style(unwrap(ctx.model), params, x)
         return loss_fn(y, encoder(y), targets, grams)
 
-    fixed = contents.fixed_batch(3).to(device)
-    preview_paths = pool.held_out_paths[:2] + list(pool.paintings.paths[:2])
-    previews = load_style_images(preview_paths, options.size, device)
+    def stylize_previews(self, model, contents, styles) -> list[torch.Tensor]:
+        stat_layers = model.config.stat_layers
+        return [model.run(model(style_statistics(self.encoder(s, list(stat_layers)), stat_layers)), 0, contents)
+                for s in styles]
 
-    def sample_fn(model: torch.nn.Module, step: int):
-        outs = []
-        for s in previews:
-            params = model(style_statistics(encoder(s, list(stat_layers)), stat_layers))
-            outs.append(model.run(params, 0, fixed))
-        return preview_grid(fixed, previews, outs)
+    def evaluate(self, model, contents, styles) -> dict[str, float]:
+        return evaluate_meta(model, self.encoder, self.loss_fn, contents, styles)
 
-    run_config = {
-        **config.to_dict(), "meta": meta.config.to_dict(), "batch_size": options.batch_size, "size": options.size,
-        "lr": options.lr, "seed": options.seed, "world_size": dist.world_size,
-        "init": str(init) if init is not None else None, "lr_schedule": options.lr_schedule,
-        "warmup_steps": options.warmup_steps,
-    }
-    ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
-    trainer = Trainer(meta, optimizer, step_fn, options, ckpt, sample_fn=sample_fn, meta={"config": run_config},
-                      lr_at=lr_schedule(options.lr, options.steps, options.lr_schedule, options.warmup_steps),
-                      device=device, dist=dist)
-    started = time.time()
-    result = trainer.run()
-    meta.eval()
-    evaluation: dict[str, dict[str, float]] = {}
-    if dist.is_main:
-        eval_size = config.eval_size or options.size
-        eval_contents = contents.fixed_batch(4, size=eval_size).to(device)
-        with autocast(device, trainer.dtype):
-            evaluation = {
-                "trained_styles": evaluate_meta(meta, encoder, loss_fn, eval_contents,
-                                                load_style_images(pool.paintings.paths, eval_size, device)),
-                "held_out_styles": evaluate_meta(meta, encoder, loss_fn, eval_contents,
-                                                 load_style_images(pool.held_out_paths, eval_size, device)),
-            }
-    record = training_record(result, trainer, dist, device, started, len(contents), pool, evaluation, run_config)
-    if prior is not None:
-        record = continued_record(prior, record)
-    model_path = None
-    if dist.is_main:
-        model_path = str(save_meta(meta.cpu().float(), out, training=record, half=half))
-    return ArbitrarySummary(model_path, result, pool.names, pool.held_out, evaluation)
+    def run_config(self, model: torch.nn.Module) -> dict[str, Any]:
+        return {"meta": model.config.to_dict()}
+
+    def save(self, model: torch.nn.Module, record: dict[str, Any]) -> str:
+        return str(save_meta(model.cpu().float(), self.out, training=record, half=self.half))

@@ -1,0 +1,93 @@
+"""`painterly distill`: train a slim student of a multi-style model from that model (its teacher)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import PainterlyError
+from ..models.transformer import TransformerConfig
+from ..training.checkpoint import default_checkpoint
+from .common import shipped_or_path
+from .train_options import LoopDefaults, add_loop_options, loop_options, report_run
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..training.objectives.distill import DistillConfig
+
+    d = DistillConfig()
+    p = sub.add_parser("distill", help="train a slim, faster student of a multi-style model",
+                       description="Distill a multi-style model into a network with fewer channels and residual "
+                       "blocks: the student learns to reproduce the teacher's outputs (pixels, VGG features and "
+                       "Gram matrices) for every style and for mixes of two. Ctrl-C or --time-limit saves the "
+                       "student and a checkpoint; --resume continues exactly.")
+    p.add_argument("--teacher", default="shipped", metavar="MODEL",
+                   help="the model to distill ('shipped': the shipped multi-style model, or with --adain the shipped "
+                   "decoder; default %(default)s)")
+    p.add_argument("--init", default=None, metavar="STUDENT",
+                   help="continue training this student file (its shape; new loss settings allowed, unlike --resume)")
+    p.add_argument("--adain", action="store_true",
+                   help="distill an AdaIN decoder into a narrower one (photos and --style-dir paintings drawn as in "
+                   "its training, same held-out paintings)")
+    p.add_argument("--style-dir", default=None, help="with --adain: folder of paintings")
+    p.add_argument("--width", type=float, default=0.25, help="with --adain: the student's width (default %(default)s)")
+    p.add_argument("--student-preset", choices=("slim", "medium", "full"), default=None,
+                   help="student shape preset (default: --channels and --blocks)")
+    p.add_argument("--channels", type=int, nargs=3, default=d.student["channels"], metavar=("C1", "C2", "C3"),
+                   help="student widths at full, 1/2 and 1/4 resolution (default %(default)s)")
+    p.add_argument("--blocks", type=int, default=d.student["num_residual"],
+                   help="student residual blocks (default %(default)s)")
+    p.add_argument("--stem-kernel", type=int, default=d.student["stem_kernel"],
+                   help="student's first and last conv kernel (default %(default)s)")
+    p.add_argument("--alpha", type=float, default=None, help="width multiplier on the student's channels")
+    p.add_argument("--pixel-weight", type=float, default=d.pixel_weight, help="default %(default)s")
+    p.add_argument("--content-weight", type=float, default=d.content_weight,
+                   help="VGG feature match to the teacher's output (default %(default)s)")
+    p.add_argument("--style-weight", type=float, default=d.style_weight,
+                   help="Gram match to the teacher's output (default %(default)s)")
+    p.add_argument("--mix-prob", type=float, default=d.mix_prob,
+                   help="chance a sample uses a mix of two styles (default %(default)s)")
+    add_loop_options(p, LoopDefaults(steps=100_000, batch_size=4, lr=1e-3, out_help="student model to write "
+                                     "(.safetensors)"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..methods.stylize import DEFAULT_MODEL
+    from ..training.objectives.distill import DistillConfig, distill
+
+    if args.adain:
+        return _run_adain(args)
+    if args.student_preset:
+        student = {"preset": args.student_preset}
+    else:
+        student = {"channels": list(args.channels), "num_residual": args.blocks, "stem_kernel": args.stem_kernel}
+    if args.alpha is not None:
+        student["alpha"] = args.alpha
+    try:
+        TransformerConfig.from_dict({k: v for k, v in student.items() if k != "preset"})
+    except ValueError as exc:
+        raise PainterlyError(f"bad student shape: {exc}") from None
+    config = DistillConfig(student=student, pixel_weight=args.pixel_weight, content_weight=args.content_weight,
+                           style_weight=args.style_weight, mix_prob=args.mix_prob)
+    options = loop_options(args)
+    run_ = distill(shipped_or_path(args.teacher, DEFAULT_MODEL.name), args.data, args.out, config, options,
+                   checkpoint=args.checkpoint, half=args.half, init=args.init)
+    return report_run(run_.output, run_.result, args.checkpoint or default_checkpoint(args.out))
+
+def _run_adain(args: argparse.Namespace) -> int:
+    from ..models.adain import DECODER_FILE
+    from ..training.objectives.distill import DistillConfig
+    from ..training.objectives.distill_adain import distill_adain
+    from .train_adain import report
+
+    if args.init:
+        raise PainterlyError("--init continues a multi-style student; it does not apply to --adain")
+    if not args.style_dir:
+        raise PainterlyError("--adain needs --style-dir (the paintings the decoder was trained on)")
+    if not 0 < args.width <= 1:
+        raise PainterlyError(f"--width must be in (0, 1], got {args.width}")
+    config = DistillConfig(student={"width": args.width}, pixel_weight=args.pixel_weight,
+                           content_weight=args.content_weight, style_weight=args.style_weight)
+    summary = distill_adain(shipped_or_path(args.teacher, DECODER_FILE), args.data, args.style_dir, args.out, config,
+                            loop_options(args), checkpoint=args.checkpoint, half=args.half)
+    return report(summary, args.checkpoint or default_checkpoint(args.out))

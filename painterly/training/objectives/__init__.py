@@ -1,0 +1,1 @@
+"""What differs per model kind, as :class:`painterly.training.loop.Objective` subclasses."""

@@ -1,0 +1,230 @@
+"""Distillation of a multi-style network into a slimmer one (fewer channels and residual blocks).
+
+The teacher (a trained :class:`TransformerNet`, frozen, in eval mode, bf16 where that is fast) and the
+student see the same photo crops with the same style vectors: a one-hot style per sample, or with
+probability ``mix_prob`` a random convex mix of two styles (so the student learns style mixing too).
+The student learns to reproduce the teacher's output:
+
+* ``pixel``: mean absolute difference of the two outputs (RGB in [0, 1]);
+* ``content``: relative VGG feature difference at ``content_layers`` (the teacher's output as target);
+* ``style``: relative Gram-matrix difference at ``style_layers``, per sample against the teacher's
+  output (the layers the shipped model's style loss uses).
+
+The student keeps the teacher's styles (same rows, same names), output and upsampling; the file it
+writes is an ordinary stylization model, usable wherever the teacher is.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...encoders import VGGEncoder, VGGWeights
+from ...errors import PainterlyError
+from ...losses import PerceptualLoss, gram_matrix
+from ...models.io import StylizationModel, load_model, save_model
+from ...models.transformer import TransformerConfig, TransformerNet
+from ..checkpoint import default_checkpoint
+from ..data import ContentDataset
+from ..distributed import DistInfo
+from ..loop import Objective, Run, StepContext
+from ..options import TrainOptions
+from ..preview import image_grid
+
+
+@dataclass
+class DistillConfig:
+    """Student shape and loss weights of a distillation run (stored in checkpoints and in the model)."""
+
+    #: the student's TransformerConfig fields; ``num_styles``, ``output`` and ``upsample`` come from the teacher
+    student: dict[str, Any] = field(
+        default_factory=lambda: {"channels": [8, 16, 64], "num_residual": 3, "stem_kernel": 5})
+    pixel_weight: float = 1.0
+    content_weight: float = 1.0
+    style_weight: float = 2.0
+    #: VGG up to relu3_1 only: the teacher's output is matched closely enough there, and the VGG passes
+    #: (no-grad on the teacher's output, with backward on the student's) cost most of a step
+    content_layers: dict[str, float] = field(default_factory=lambda: {"relu2_2": 1.0, "relu3_1": 1.0})
+    style_layers: dict[str, float] = field(
+        default_factory=lambda: {n: 1.0 for n in ("relu1_1", "relu2_1", "relu3_1")})
+    mix_prob: float = 0.25
+    crop_scale: tuple[float, float] = (1.0, 2.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"student": dict(self.student), "pixel_weight": self.pixel_weight,
+                "content_weight": self.content_weight, "style_weight": self.style_weight,
+                "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
+                "mix_prob": self.mix_prob, "crop_scale": list(self.crop_scale)}
+
+    def perceptual_loss(self) -> PerceptualLoss | None:
+        if not (self.content_weight or self.style_weight):
+            return None
+        return PerceptualLoss(content_layers=dict(self.content_layers), style_layers=dict(self.style_layers),
+                              content_weight=self.content_weight, style_weight=self.style_weight, tv_weight=0.0)
+
+
+def student_config(teacher: TransformerConfig, student: dict[str, Any]) -> TransformerConfig:
+    """The student's shape: ``student`` fields (or ``{"preset": name}``) over the teacher's styles,
+    output and upsampling."""
+    fields = dict(student)
+    preset = fields.pop("preset", None)
+    base = TransformerConfig.preset(preset).to_dict() if preset else {}
+    inherited = {"num_styles": teacher.num_styles, "output": teacher.output, "upsample": teacher.upsample}
+    try:
+        return TransformerConfig.from_dict({**base, **fields, **inherited})
+    except (TypeError, ValueError) as exc:
+        raise PainterlyError(f"bad student shape {student}: {exc}") from None
+
+
+def random_style_vectors(n: int, num_styles: int, mix_prob: float, generator: torch.Generator) -> torch.Tensor:
+    """(n, num_styles) style weights: one-hot, or with probability ``mix_prob`` a random mix of two styles."""
+    first = torch.randint(0, num_styles, (n,), generator=generator)
+    vec = F.one_hot(first, num_styles).float()
+    if num_styles < 2 or mix_prob <= 0:
+        return vec
+    mixed = torch.rand(n, generator=generator) < mix_prob
+    second = (first + torch.randint(1, num_styles, (n,), generator=generator)) % num_styles  # another style
+    share = torch.rand(n, generator=generator)
+    mix = F.one_hot(first, num_styles) * share[:, None] + F.one_hot(second, num_styles) * (1 - share[:, None])
+    return torch.where(mixed[:, None], mix, vec)
+
+
+def match_teacher(y: torch.Tensor, target: torch.Tensor, pixel_weight: float, loss: PerceptualLoss | None,
+                  encoder: VGGEncoder | None) -> dict[str, torch.Tensor]:
+    """The distillation terms of a student's output ``y`` against the teacher's ``target`` (see the module
+    docstring): ``pixel``, and with ``loss`` its ``content`` and ``style`` terms; ``total`` their sum."""
+    out = {"pixel": pixel_weight * (y.float() - target.float()).abs().mean()}
+    total = out["pixel"]
+    if loss is not None and encoder is not None:
+        with torch.no_grad():
+            t_feats = encoder(target)
+            grams = {n: gram_matrix(t_feats[n]) for n in loss.style_layers}
+        terms = loss(y, encoder(y), t_feats, grams)
+        out.update(content=terms["content"], style=terms["style"])
+        total = total + terms["total"]
+    out["total"] = total
+    return out
+
+
+class DistillObjective(Objective):
+    """Train a slim student of ``teacher`` (a model file) on the photos in ``data``; writes ``out``."""
+
+    def __init__(self, teacher: str | os.PathLike, data: Any, out: str | os.PathLike, config: DistillConfig,
+                 options: TrainOptions, encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False,
+                 init: str | os.PathLike | None = None) -> None:
+        self.teacher_path, self.data, self.out = str(teacher), data, Path(out)
+        self.settings, self.options, self.encoder_weights, self.half = config, options, encoder_weights, half
+        if options.size % 4:
+            raise PainterlyError(f"--size must be a multiple of 4, got {options.size}")
+        if not 0 <= config.mix_prob <= 1:
+            raise PainterlyError(f"the style mix probability must be in [0, 1], got {config.mix_prob}")
+        self.teacher = load_model(teacher)
+        self.init = str(init) if init is not None else None
+        self.prior = load_model(init) if init is not None else None
+        if self.prior is not None:  # continue a student (e.g. with other loss settings): its shape, not config's
+            if self.prior.names != self.teacher.names:
+                raise PainterlyError(f"'{init}' has styles {', '.join(self.prior.names)}; the teacher has "
+                                     f"{', '.join(self.teacher.names)}")
+            self.student_config = self.prior.net.config
+        else:
+            self.student_config = student_config(self.teacher.net.config, config.student)
+
+    def build(self, device: torch.device, dist: DistInfo) -> nn.Module:
+        opts, cfg = self.options, self.settings
+        student = self.prior.net.train().requires_grad_(True) if self.prior else TransformerNet(self.student_config)
+        self.device = device
+        self.teacher_net = self.teacher.net.to(device).eval().requires_grad_(False)
+        self.loss = cfg.perceptual_loss()
+        self.encoder = None
+        if self.loss is not None:
+            self.encoder = VGGEncoder(self.loss.layers, weights=self.encoder_weights).to(device)
+        if opts.channels_last:
+            self.teacher_net.to(memory_format=torch.channels_last)
+            if self.encoder is not None:
+                self.encoder.to(memory_format=torch.channels_last)
+        self.dataset = ContentDataset(self.data, size=opts.size, scale=cfg.crop_scale, device=device,
+                                      channels_last=opts.channels_last, seed=opts.seed)
+        self.fixed = self.dataset.fixed_batch(2).to(device)
+        return student
+
+    def losses(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        x = ctx.sample(self.dataset, self.options.batch_size)
+        style = random_style_vectors(x.shape[0], self.student_config.num_styles, self.settings.mix_prob,
+                                     ctx.generator).to(ctx.device)
+        with torch.no_grad():
+            target = self.teacher_net(x, style)
+        return match_teacher(ctx.model(x, style), target, self.settings.pixel_weight, self.loss, self.encoder)
+
+    def config(self) -> dict[str, Any]:
+        o = self.options
+        return {**self.settings.to_dict(), "model": self.student_config.to_dict(), "teacher": self.teacher_path,
+                **({"init": self.init} if self.init else {}),
+                "styles": self.teacher.names, "batch_size": o.batch_size, "size": o.size, "lr": o.lr,
+                "lr_schedule": o.lr_schedule, "warmup_steps": o.warmup_steps, "seed": o.seed}
+
+    def sample(self, model: nn.Module, step: int):
+        """First row the photos, then one row per style (up to 4): the teacher's images, then the student's."""
+        n = self.fixed.shape[0]
+        tiles = [*self.fixed, *torch.ones_like(self.fixed)]
+        for s in range(min(4, self.student_config.num_styles)):
+            vec = self.teacher_net.style_vector(s, n, self.fixed.device)
+            tiles.extend(self.teacher_net(self.fixed, vec).float())
+            tiles.extend(model(self.fixed, vec).float())
+        return image_grid(tiles, ncol=2 * n)
+
+    def finish(self, model: nn.Module, run: Run) -> str | None:
+        result = run.result
+        record = {
+            "distilled_from": self.teacher_path, "teacher_config": self.teacher.net.config.to_dict(),
+            "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
+            "images_per_s": round(result.images_per_s, 2),
+            "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
+            "device": str(run.device), "precision": "fp32" if run.trainer.dtype is None else "bf16",
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(run.started + result.elapsed)),
+            "data_images": len(self.dataset), "distill": self.config(),
+            # the loss the teacher was trained with, so the student is scored the same way (benchmarks/quality.py)
+            "config": {**self.teacher.training.get("config", {}), "model": self.student_config.to_dict(),
+                       "styles": self.teacher.names},
+        }
+        if not run.dist.is_main:
+            return None
+        net = model.cpu().float().requires_grad_(False)
+        return str(save_model(StylizationModel(net, self.teacher.styles, record), self.out, half=self.half))
+
+
+def distill(teacher: str | os.PathLike, data: Any, out: str | os.PathLike, config: DistillConfig | None = None,
+            options: TrainOptions | None = None, checkpoint: str | os.PathLike | None = None,
+            encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False,
+            init: str | os.PathLike | None = None) -> Run:
+    """Distill ``teacher`` into a student of ``config.student``'s shape on the photos in ``data``; the student
+    is written to ``out`` (also after a time limit or Ctrl-C), the resumable checkpoint to ``checkpoint``
+    (default ``<out>.ckpt.safetensors``). ``run.output`` is the written file. ``encoder_weights=None``: a
+    random VGG (tests only). ``init``: a student file to continue (its shape), e.g. with other loss settings."""
+    from ..loop import train
+
+    options = options or TrainOptions(batch_size=4, lr=1e-3)
+    objective = DistillObjective(teacher, data, out, config or DistillConfig(), options, encoder_weights, half, init)
+    return train(objective, options, checkpoint or default_checkpoint(out))
+
+
+def student_from_checkpoint(path: str | os.PathLike) -> StylizationModel:
+    """The student of a distillation checkpoint as a model (to evaluate a run that is still going)."""
+    from ..checkpoint import read_checkpoint
+
+    tensors, header = read_checkpoint(path)
+    config = header.get("meta", {}).get("config") or {}
+    if "teacher" not in config or "model" not in config:
+        raise PainterlyError(f"'{path}' is not a distillation checkpoint")
+    teacher = load_model(config["teacher"])
+    net = TransformerNet(TransformerConfig.from_dict(config["model"]))
+    net.load_state_dict({k[len("model/"):]: v.float() for k, v in tensors.items() if k.startswith("model/")})
+    training = {"distill": config, "steps": header["step"],
+                "config": {**teacher.training.get("config", {}), "model": config["model"]}}
+    return StylizationModel(net.requires_grad_(False).eval(), teacher.styles, training, str(path))
