@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the model to distill ('shipped': the shipped multi-style model, or with --adain the shipped "
                    "decoder; default %(default)s)")
     p.add_argument("--init", default=None, metavar="STUDENT",
-                   help="continue training this student file (its shape; new loss settings allowed, unlike --resume)")
+                   help="continue training this student file (its shape; new loss settings allowed, unlike "
+                   "--resume), or 'pruned': start from the teacher pruned to --channels/--blocks (keeps its kernels)")
     p.add_argument("--adain", action="store_true",
                    help="distill an AdaIN decoder into a narrower one (photos and --style-dir paintings drawn as in "
                    "its training, same held-out paintings)")

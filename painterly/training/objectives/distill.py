@@ -83,6 +83,25 @@ def student_config(teacher: TransformerConfig, student: dict[str, Any]) -> Trans
         raise PainterlyError(f"bad student shape {student}: {exc}") from None
 
 
+#: ``init`` value that starts the student from the teacher pruned to the student's shape
+PRUNED = "pruned"
+
+
+def pruned_student(teacher: StylizationModel, shape: TransformerConfig) -> StylizationModel:
+    """The teacher pruned to ``shape`` (see :mod:`painterly.models.prune`) as a model to start from."""
+    from ...models.prune import prune_transformer
+
+    t = teacher.net.config
+    if (shape.stem_kernel, shape.upsample, shape.output) != (t.stem_kernel, t.upsample, t.output) or shape.alpha != 1:
+        raise PainterlyError(f"--init {PRUNED} keeps the teacher's kernels: use --stem-kernel {t.stem_kernel} "
+                             "and no --alpha")
+    try:
+        net = prune_transformer(teacher.net, shape.channels, shape.num_residual)
+    except ValueError as exc:
+        raise PainterlyError(f"cannot prune the teacher to {list(shape.channels)}: {exc}") from None
+    return StylizationModel(net, teacher.styles, {"pruned_from": teacher.path})
+
+
 def random_style_vectors(n: int, num_styles: int, mix_prob: float, generator: torch.Generator) -> torch.Tensor:
     """(n, num_styles) style weights: one-hot, or with probability ``mix_prob`` a random mix of two styles."""
     first = torch.randint(0, num_styles, (n,), generator=generator)
@@ -127,7 +146,11 @@ class DistillObjective(Objective):
             raise PainterlyError(f"the style mix probability must be in [0, 1], got {config.mix_prob}")
         self.teacher = load_model(teacher)
         self.init = str(init) if init is not None else None
-        self.prior = load_model(init) if init is not None else None
+        self.prior = None
+        if self.init == PRUNED:
+            self.prior = pruned_student(self.teacher, student_config(self.teacher.net.config, config.student))
+        elif init is not None:
+            self.prior = load_model(init)
         if self.prior is not None:  # continue a student (e.g. with other loss settings): its shape, not config's
             if self.prior.names != self.teacher.names:
                 raise PainterlyError(f"'{init}' has styles {', '.join(self.prior.names)}; the teacher has "
