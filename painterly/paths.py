@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 #: The folder of the shipped models (``painterly/pretrained/``).
@@ -16,11 +16,9 @@ def pretrained_path(filename: str) -> Path:
     return PRETRAINED_DIR / filename
 
 
-def shipped_files(names: Sequence[str], quality: str, folder: Path = PRETRAINED_DIR) -> list[Path]:
-    """The files ``names`` in ``folder`` in order of preference for ``quality``: as given for ``"fast"``;
-    for ``"high"`` the int8 ones last (used only when no full-precision file is there)."""
-    order = list(names) if quality == "fast" else sorted(names, key=lambda n: ".int8." in n)
-    return [folder / n for n in order]
+def shipped_files(choices: Mapping[str, Sequence[str]], quality: str, folder: Path = PRETRAINED_DIR) -> list[Path]:
+    """The files that ``choices`` lists for ``quality`` (in order of preference), those present in ``folder``."""
+    return [folder / n for n in choices[quality] if (folder / n).is_file()]
 
 
 def cache_dir() -> Path:

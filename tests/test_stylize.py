@@ -238,3 +238,21 @@ def test_tiled_thin_image_statistics_proxy_is_not_too_small():
     out = run_network(model.net, x, model.style_weights("udnie"), dtype=None, tile_size=64, overlap=24,
                       stats_size=128)
     assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_quality_picks_the_slim_student_for_fast_and_the_full_model_for_high(tmp_path, monkeypatch):
+    from painterly.methods import stylize as st
+    from painterly.methods import transfer as tr
+
+    for name in ("multistyle.int8.onnx", "multistyle.fp32.onnx", "multistyle_slim.int8.onnx",
+                 "adain_decoder.int8.onnx", "adain_decoder_slim.safetensors", "adain_decoder.safetensors"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setattr(st, "PRETRAINED_DIR", tmp_path)
+    monkeypatch.setattr(tr, "PRETRAINED_DIR", tmp_path)
+    assert st._shipped("fast") == (tmp_path / "multistyle_slim.int8.onnx", None)
+    assert st._shipped("high") == (tmp_path / "multistyle.fp32.onnx", None)
+    assert tr._shipped_file(tr.TORCH_DECODERS, "fast").name == "adain_decoder_slim.safetensors"
+    assert tr._shipped_file(tr.TORCH_DECODERS, "high").name == "adain_decoder.safetensors"
+    assert tr._shipped_file(tr.ONNX_DECODERS, "high").name == "adain_decoder.int8.onnx"  # no fp32 graph here
+    (tmp_path / "multistyle_slim.int8.onnx").unlink()
+    assert st._shipped("fast")[0].name == "multistyle.int8.onnx"  # no slim student: the full int8 model

@@ -30,9 +30,15 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MODELS", "DEFAULT_OVERLAP", "DEFAULT_STATS_SIZE", "DEFAULT_TILE", "get_model", "list_styles",
            "load_stylizer", "style_sheet", "stylize"]
 
-#: The shipped stylization models, in order of preference (the fastest verified first). ``quality="high"``
-#: puts the int8 ones last; the engine choice picks among the rest (see :func:`load_stylizer`).
-DEFAULT_MODELS = ("multistyle.int8.onnx", "multistyle.fp32.onnx", "multistyle.safetensors")
+#: The shipped stylization models per ``quality``, in order of preference: the first ONNX file and the first
+#: torch file present are the candidates, and the engine choice picks the faster (see :func:`load_stylizer`).
+#: "fast": the slim distilled student (int8 on onnxruntime), else the full model (int8); "high": the full
+#: model in full precision.
+DEFAULT_MODELS = {
+    "fast": ("multistyle_slim.int8.onnx", "multistyle_slim.safetensors",
+             "multistyle.int8.onnx", "multistyle.fp32.onnx", "multistyle.safetensors"),
+    "high": ("multistyle.fp32.onnx", "multistyle.safetensors", "multistyle.int8.onnx"),
+}
 #: The shipped torch model (also the base that ``painterly train --base shipped`` starts from).
 DEFAULT_MODEL = PRETRAINED_DIR / "multistyle.safetensors"
 
@@ -72,7 +78,7 @@ def _onnx_stylizer(path: str | os.PathLike) -> Stylizer:
 
 def _shipped(quality: str) -> tuple[Path | None, Path | None]:
     """The preferred shipped (ONNX file, torch file) for ``quality``; None where none is installed."""
-    files = [f for f in shipped_files(DEFAULT_MODELS, quality, PRETRAINED_DIR) if f.is_file()]
+    files = shipped_files(DEFAULT_MODELS, quality, PRETRAINED_DIR)
     onnx = next((f for f in files if _is_onnx(f)), None)
     torch_file = next((f for f in files if not _is_onnx(f)), None)
     return onnx, torch_file

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,14 @@ from ..paths import PRETRAINED_DIR, shipped_files
 METHODS = ("adain", "meta")
 #: Longest side used when ``size`` is None and the photo is larger than this.
 DEFAULT_MAX_SIDE = 1024
-#: The shipped AdaIN graphs (encoder, decoder), in order of preference; ``quality="high"`` puts int8 last.
-ONNX_ENCODERS = ("vgg19_relu4_1.int8.onnx", "vgg19_relu4_1.fp32.onnx")
-ONNX_DECODERS = ("adain_decoder.int8.onnx", "adain_decoder.fp32.onnx")
-#: The shipped torch decoder.
-TORCH_DECODER = "adain_decoder.safetensors"
+#: The shipped AdaIN files per ``quality``, in order of preference: "fast" takes the slim distilled decoder
+#: and int8 graphs where shipped, "high" the full decoder in full precision.
+ONNX_ENCODERS = {"fast": ("vgg19_relu4_1.int8.onnx", "vgg19_relu4_1.fp32.onnx"),
+                 "high": ("vgg19_relu4_1.fp32.onnx", "vgg19_relu4_1.int8.onnx")}
+ONNX_DECODERS = {"fast": ("adain_decoder_slim.int8.onnx", "adain_decoder.int8.onnx", "adain_decoder.fp32.onnx"),
+                 "high": ("adain_decoder.fp32.onnx", "adain_decoder.int8.onnx")}
+TORCH_DECODERS = {"fast": ("adain_decoder_slim.safetensors", "adain_decoder.safetensors"),
+                  "high": ("adain_decoder.safetensors",)}
 #: Sides of the photo and the painting the automatic engine choice is measured on.
 BENCH_SIZES = (256, 128)
 #: Names served by the torch engine (:mod:`painterly.engines.torch`), imported on first use.
@@ -85,8 +88,8 @@ def read_mask(mask: ImageLike, photo_size: tuple[int, int], size: tuple[int, int
     return (labels[None] == np.arange(regions)[:, None, None]).astype(np.float32)[None]
 
 
-def _shipped_onnx(names: Sequence[str], quality: str) -> Path | None:
-    return next((f for f in shipped_files(names, quality, PRETRAINED_DIR) if f.is_file()), None)
+def _shipped_file(names: Mapping[str, Sequence[str]], quality: str) -> Path | None:
+    return next(iter(shipped_files(names, quality, PRETRAINED_DIR)), None)
 
 
 def _onnx_adain(model: Any, quality: str):
@@ -95,8 +98,8 @@ def _onnx_adain(model: Any, quality: str):
 
     if isinstance(model, OnnxAdaIN):
         return model
-    encoder = _shipped_onnx(ONNX_ENCODERS, quality)
-    decoder = Path(model) if model is not None else _shipped_onnx(ONNX_DECODERS, quality)
+    encoder = _shipped_file(ONNX_ENCODERS, quality)
+    decoder = Path(model) if model is not None else _shipped_file(ONNX_DECODERS, quality)
     if encoder is None or decoder is None:
         raise PainterlyError(f"no shipped ONNX AdaIN {'encoder' if encoder is None else 'decoder'} in {PRETRAINED_DIR}"
                              + ("" if torch_available() else ": install PyTorch (pip install 'painterly[torch]')"))
@@ -123,8 +126,8 @@ def _choose_engine(method: str, model: Any, engine: str, quality: str, device: s
         if engine == "torch":
             raise PainterlyError(f"'{model}' is an ONNX model: use --engine onnxruntime (or auto)")
         return "onnxruntime"
-    have_onnx = _shipped_onnx(ONNX_ENCODERS, quality) is not None and _shipped_onnx(ONNX_DECODERS, quality) is not None
-    have_torch = torch_available() and (PRETRAINED_DIR / TORCH_DECODER).is_file()
+    have_onnx = _shipped_file(ONNX_ENCODERS, quality) is not None and _shipped_file(ONNX_DECODERS, quality) is not None
+    have_torch = torch_available() and _shipped_file(TORCH_DECODERS, quality) is not None
     if engine != "auto":
         if engine == "torch" and not torch_available():
             raise torch_required("the torch engine")
@@ -133,8 +136,8 @@ def _choose_engine(method: str, model: Any, engine: str, quality: str, device: s
         return "onnxruntime"  # (or a clear error about the missing graphs when it runs)
     if not have_onnx:
         return "torch"
-    files = (_shipped_onnx(ONNX_ENCODERS, quality), _shipped_onnx(ONNX_DECODERS, quality),
-             PRETRAINED_DIR / TORCH_DECODER)
+    files = (_shipped_file(ONNX_ENCODERS, quality), _shipped_file(ONNX_DECODERS, quality),
+             _shipped_file(TORCH_DECODERS, quality))
     task = "transfer adain " + " ".join(f"{f.name} {f.stat().st_size}" for f in files)
     return fastest(task, _bench_candidates(quality, device))
 
@@ -152,7 +155,7 @@ def _bench_candidates(quality: str, device: str | None) -> dict:
         from ..engines.torch import prepare, run_transfer
 
         precision = "fp32" if quality == "high" else "auto"
-        net = prepare(None, "adain", device, precision)
+        net = prepare(_shipped_file(TORCH_DECODERS, quality), "adain", device, precision)
         return lambda: run_transfer("adain", photo, [painting], 1.0, [1.0], None, net, device, precision)
 
     return {"onnxruntime": onnx, "torch": torch}
@@ -193,7 +196,8 @@ def transfer(
         device: torch only: None picks CUDA when available. precision: torch only: ``"auto"`` (bf16 where
             fast), ``"bf16"`` or ``"fp32"``.
         engine: ``"auto"`` (the faster one here; onnxruntime without torch), ``"onnxruntime"`` or ``"torch"``.
-        quality: ``"fast"`` (int8 graphs when shipped) or ``"high"`` (full precision).
+        quality: ``"fast"`` (the slim decoder and int8 graphs where shipped) or ``"high"`` (the full
+            decoder in full precision).
 
     Returns:
         The result as a PIL image (RGBA if the photo had an alpha channel).
@@ -236,6 +240,8 @@ def transfer(
         if precision == "auto" and quality == "high":
             precision = "fp32"
 
+        if model is None and method == "adain":
+            model = _shipped_file(TORCH_DECODERS, quality)
         out = run_transfer(method, work, paintings, alpha, weights, regions, model, device, precision)
     else:
         out = _onnx_adain(model, quality).transfer(work, paintings, alpha, weights, regions)
