@@ -247,3 +247,24 @@ def test_distill_cli(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main([*argv, "--blocks", "-1"]) == 2
     assert main(["distill", "--adain", "--data", str(photos), "--out", str(out)]) == 2  # no --style-dir
+
+
+def test_distill_task_loss_uses_the_teachers_own_loss(tmp_path):
+    torch.manual_seed(0)
+    net = TransformerNet(TransformerConfig(channels=(8, 8, 8), num_residual=1, num_styles=2, stem_kernel=3))
+    config = {"content_layers": {"relu2_2": 1.0}, "style_layers": {"relu1_1": 1.0, "relu2_1": 1.0},
+              "content_weight": 1.0, "style_weight": 5.0, "tv_weight": 0.0, "style_size": 48}
+    teacher = tmp_path / "teacher.safetensors"
+    save_model(StylizationModel(net, [StyleInfo("udnie"), StyleInfo("starry-night")], {"config": config}), teacher)
+    cfg = DistillConfig(student=TINY.student, content_layers=TINY.content_layers, style_layers=TINY.style_layers,
+                        mix_prob=0.0, task_weight=2.0)
+    photos = _photos(tmp_path)
+    run = distill(teacher, photos, tmp_path / "s.safetensors", cfg, _distill_opts(2, checkpoint_every=0),
+                  encoder_weights=None)
+    losses = run.result.losses
+    assert losses["task"] > 0
+    assert losses["total"] == pytest.approx(losses["pixel"] + losses["content"] + losses["style"] + losses["task"],
+                                            rel=1e-4)
+    assert load_model(run.output).training["distill"]["task_weight"] == 2.0
+    with pytest.raises(PainterlyError, match="task-weight"):  # the teacher's paintings must be bundled ones
+        distill(_teacher(tmp_path), photos, tmp_path / "t.safetensors", cfg, _distill_opts(1), encoder_weights=None)

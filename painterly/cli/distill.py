@@ -45,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="VGG feature match to the teacher's output (default %(default)s)")
     p.add_argument("--style-weight", type=float, default=d.style_weight,
                    help="Gram match to the teacher's output (default %(default)s)")
+    p.add_argument("--task-weight", type=float, default=d.task_weight,
+                   help="weight of the teacher's own training loss (content vs the photo, Gram vs its bundled "
+                   "paintings) on one-style samples (default %(default)s: off)")
     p.add_argument("--mix-prob", type=float, default=d.mix_prob,
                    help="chance a sample uses a mix of two styles (default %(default)s)")
     add_loop_options(p, LoopDefaults(steps=100_000, batch_size=4, lr=1e-3, out_help="student model to write "
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise PainterlyError(f"bad student shape: {exc}") from None
     config = DistillConfig(student=student, pixel_weight=args.pixel_weight, content_weight=args.content_weight,
-                           style_weight=args.style_weight, mix_prob=args.mix_prob)
+                           style_weight=args.style_weight, mix_prob=args.mix_prob, task_weight=args.task_weight)
     options = loop_options(args)
     run_ = distill(shipped_or_path(args.teacher, DEFAULT_MODEL.name), args.data, args.out, config, options,
                    checkpoint=args.checkpoint, half=args.half, init=args.init)

@@ -8,7 +8,10 @@ The student learns to reproduce the teacher's output:
 * ``pixel``: mean absolute difference of the two outputs (RGB in [0, 1]);
 * ``content``: relative VGG feature difference at ``content_layers`` (the teacher's output as target);
 * ``style``: relative Gram-matrix difference at ``style_layers``, per sample against the teacher's
-  output (the layers the shipped model's style loss uses).
+  output (the layers the shipped model's style loss uses);
+* ``task`` (with ``task_weight``): the teacher's own training loss (content against the photo, Gram
+  matrices against its paintings; the paintings must be bundled ones) on the samples with one style,
+  so the student is pulled towards what the teacher was trained for, not only towards its images.
 
 The student keeps the teacher's styles (same rows, same names), output and upsampling; the file it
 writes is an ordinary stylization model, usable wherever the teacher is.
@@ -56,12 +59,15 @@ class DistillConfig:
         default_factory=lambda: {n: 1.0 for n in ("relu1_1", "relu2_1", "relu3_1")})
     mix_prob: float = 0.25
     crop_scale: tuple[float, float] = (1.0, 2.0)
+    #: weight of the teacher's own training loss (0: off)
+    task_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"student": dict(self.student), "pixel_weight": self.pixel_weight,
                 "content_weight": self.content_weight, "style_weight": self.style_weight,
                 "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
-                "mix_prob": self.mix_prob, "crop_scale": list(self.crop_scale)}
+                "mix_prob": self.mix_prob, "crop_scale": list(self.crop_scale),
+                **({"task_weight": self.task_weight} if self.task_weight else {})}
 
     def perceptual_loss(self) -> PerceptualLoss | None:
         if not (self.content_weight or self.style_weight):
@@ -116,20 +122,66 @@ def random_style_vectors(n: int, num_styles: int, mix_prob: float, generator: to
 
 
 def match_teacher(y: torch.Tensor, target: torch.Tensor, pixel_weight: float, loss: PerceptualLoss | None,
-                  encoder: VGGEncoder | None) -> dict[str, torch.Tensor]:
+                  encoder: VGGEncoder | None, y_feats: dict[str, torch.Tensor] | None = None
+                  ) -> dict[str, torch.Tensor]:
     """The distillation terms of a student's output ``y`` against the teacher's ``target`` (see the module
-    docstring): ``pixel``, and with ``loss`` its ``content`` and ``style`` terms; ``total`` their sum."""
+    docstring): ``pixel``, and with ``loss`` its ``content`` and ``style`` terms; ``total`` their sum.
+    ``y_feats``: the encoder's features of ``y`` when already computed."""
     out = {"pixel": pixel_weight * (y.float() - target.float()).abs().mean()}
     total = out["pixel"]
     if loss is not None and encoder is not None:
         with torch.no_grad():
-            t_feats = encoder(target)
+            t_feats = encoder(target, layers=loss.layers)
             grams = {n: gram_matrix(t_feats[n]) for n in loss.style_layers}
-        terms = loss(y, encoder(y), t_feats, grams)
+        terms = loss(y, y_feats if y_feats is not None else encoder(y, layers=loss.layers), t_feats, grams)
         out.update(content=terms["content"], style=terms["style"])
         total = total + terms["total"]
     out["total"] = total
     return out
+
+
+class TaskLoss:
+    """The teacher's own training loss (content against the photo, Gram matrices against its paintings),
+    built from its file's training record; the paintings are the bundled ones its styles are named after."""
+
+    def __init__(self, teacher: StylizationModel, weight: float) -> None:
+        from ...paintings import bundled_painting
+
+        cfg = teacher.training.get("config") or {}
+        try:
+            self.loss = PerceptualLoss(content_layers=cfg["content_layers"], style_layers=cfg["style_layers"],
+                                       content_weight=cfg["content_weight"], style_weight=cfg["style_weight"],
+                                       tv_weight=cfg.get("tv_weight", 0.0))
+            self.paintings = [bundled_painting(name) for name in teacher.names]
+        except (KeyError, PainterlyError) as exc:
+            raise PainterlyError(f"--task-weight needs a teacher trained on bundled paintings with its loss "
+                                 f"recorded ('{teacher.path}': {exc})") from None
+        self.style_size, self.weight = int(cfg.get("style_size", 512)), weight
+
+    @property
+    def layers(self) -> list[str]:
+        return self.loss.layers
+
+    def build(self, encoder: VGGEncoder, device: torch.device) -> None:
+        """Gram matrices of every painting, (S, C, C) per style layer."""
+        from ...imageio import load_image, to_tensor
+        from ..feedforward import style_grams
+
+        images = [to_tensor(load_image(p, size=self.style_size), device) for p in self.paintings]
+        self.grams = style_grams(encoder, images, list(self.loss.style_layers))
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, y_feats: dict[str, torch.Tensor], style: torch.Tensor,
+                 encoder: VGGEncoder) -> torch.Tensor | None:
+        """The weighted loss of the one-style samples of the batch (None when it has none)."""
+        single = style.max(1).values > 0.999
+        if not bool(single.any()):
+            return None
+        index = style.argmax(1)[single]
+        with torch.no_grad():
+            x_feats = encoder(x[single], layers=list(self.loss.content_layers))
+        feats = {n: f[single] for n, f in y_feats.items()}
+        grams = {n: g[index] for n, g in self.grams.items()}
+        return self.weight * self.loss(y[single], feats, x_feats, grams)["total"]
 
 
 class DistillObjective(Objective):
@@ -165,9 +217,11 @@ class DistillObjective(Objective):
         self.device = device
         self.teacher_net = self.teacher.net.to(device).eval().requires_grad_(False)
         self.loss = cfg.perceptual_loss()
-        self.encoder = None
-        if self.loss is not None:
-            self.encoder = VGGEncoder(self.loss.layers, weights=self.encoder_weights).to(device)
+        self.task = TaskLoss(self.teacher, cfg.task_weight) if cfg.task_weight else None
+        layers = [*(self.loss.layers if self.loss else []), *(self.task.layers if self.task else [])]
+        self.encoder = VGGEncoder(layers, weights=self.encoder_weights).to(device) if layers else None
+        if self.task is not None and self.encoder is not None:
+            self.task.build(self.encoder, device)
         if opts.channels_last:
             self.teacher_net.to(memory_format=torch.channels_last)
             if self.encoder is not None:
@@ -183,7 +237,16 @@ class DistillObjective(Objective):
                                      ctx.generator).to(ctx.device)
         with torch.no_grad():
             target = self.teacher_net(x, style)
-        return match_teacher(ctx.model(x, style), target, self.settings.pixel_weight, self.loss, self.encoder)
+        y = ctx.model(x, style)
+        if self.task is None or self.encoder is None:
+            return match_teacher(y, target, self.settings.pixel_weight, self.loss, self.encoder)
+        feats = self.encoder(y)
+        out = match_teacher(y, target, self.settings.pixel_weight, self.loss, self.encoder, feats)
+        task = self.task(x, y, feats, style, self.encoder)
+        if task is not None:
+            out["task"] = task
+            out["total"] = out["total"] + task
+        return out
 
     def config(self) -> dict[str, Any]:
         o = self.options
