@@ -9,7 +9,7 @@ Each measurement runs in its own process, so its peak memory is its own. Rows:
 * ``huge``: :func:`painterly.stylize` on a 4096x4096 image (blended tiles): time and peak memory.
 * ``bf16-diff``: mean and max absolute difference (in 0-255 levels) between the bf16 and fp32
   results of :func:`painterly.stylize` at 1024 px (the quality cost of the fast path).
-* ``train fp32`` / ``train bf16``: :func:`painterly.training.feedforward.train_feedforward`
+* ``train fp32`` / ``train bf16``: :func:`painterly.training.objectives.feedforward.train_feedforward`
   images/s at 256 px, batch 4, on the bundled photos: steady state over 20 steps (the first two,
   where oneDNN creates its kernels, excluded; the JSON also has the overall rate).
 
@@ -90,7 +90,7 @@ def child(mode: str, size: int, repeats: int) -> dict:
     # training throughput
     from painterly.paintings import bundled_painting
     from painterly.training.common import TrainOptions
-    from painterly.training.feedforward import train_feedforward
+    from painterly.training.objectives.feedforward import train_feedforward
 
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "log.csv"

@@ -131,8 +131,8 @@ def bench_training(steps: int, batch: int, size: int = 256) -> list[dict]:
     from painterly.encoders import VGGEncoder
     from painterly.losses import calc_mean_std
     from painterly.models.adain import ADAIN_LAYER, STYLE_LAYERS, adain_from_stats
-    from painterly.training.adain import adain_losses
-    from painterly.training.meta import MetaTrainConfig, param_groups, stylize_per_style
+    from painterly.training.objectives.adain import adain_losses
+    from painterly.training.objectives.meta import MetaTrainConfig, param_groups, stylize_per_style
 
     rows = []
     x = torch.rand(batch, 3, size, size).contiguous(memory_format=torch.channels_last)

@@ -34,7 +34,7 @@ def loss_options(name: str) -> dict:
     """Optimize options that reproduce a named loss configuration."""
     if name == "optimize":
         return {}
-    from painterly.training.feedforward import FeedForwardConfig
+    from painterly.training.objectives.feedforward import FeedForwardConfig
 
     ff = FeedForwardConfig()
     return {"content_layers": dict(ff.content_layers), "style_layers": dict(ff.style_layers),

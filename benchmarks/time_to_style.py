@@ -40,7 +40,7 @@ from painterly.methods.stylize import get_model  # noqa: E402
 from painterly.models.io import save_model  # noqa: E402
 from painterly.paintings import bundled_painting  # noqa: E402
 from painterly.training.common import TrainOptions  # noqa: E402
-from painterly.training.feedforward import ADD_STYLE_LR, train_feedforward  # noqa: E402
+from painterly.training.objectives.feedforward import ADD_STYLE_LR, train_feedforward  # noqa: E402
 
 
 def run(mode: str, args: argparse.Namespace, work: Path) -> list[dict]:

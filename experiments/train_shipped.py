@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from painterly.imageio import find_images  # noqa: E402
 from painterly.training.common import TrainOptions  # noqa: E402
-from painterly.training.feedforward import FeedForwardConfig, train_feedforward  # noqa: E402
+from painterly.training.objectives.feedforward import FeedForwardConfig, train_feedforward  # noqa: E402
 
 HOLD_OUT = ("mona-lisa", "poppy-field")
 

@@ -84,7 +84,7 @@ def main() -> None:
         eras = [era(rows[i]["title_artist"]) for i in members]
         buckets.setdefault(next((e for e in eras if e != "unknown"), "unknown"), []).append(g)
     held: set[int] = set()
-    for name, gs in sorted(buckets.items()):
+    for _era, gs in sorted(buckets.items()):
         gs.sort(key=lambda g: hashlib.sha1(rows[by_group[g][0]]["file"].encode()).hexdigest())
         size = sum(len(by_group[g]) for g in gs)
         taken = 0

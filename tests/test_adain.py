@@ -24,8 +24,8 @@ from painterly.models.adain import (
     save_decoder,
     stylize_features,
 )
-from painterly.training.adain import AdaINTrainConfig, train_adain
 from painterly.training.common import TrainOptions
+from painterly.training.objectives.adain import AdaINTrainConfig, train_adain
 from painterly.training.style_pool import StylePool, color_jitter
 
 torch.set_num_threads(1)

@@ -25,7 +25,7 @@ from painterly.models.meta import (
 from painterly.models.transformer import TransformerConfig, TransformerNet
 from painterly.training.checkpoint import read_checkpoint
 from painterly.training.common import TrainOptions
-from painterly.training.meta import MetaTrainConfig, train_meta
+from painterly.training.objectives.meta import MetaTrainConfig, train_meta
 
 torch.set_num_threads(1)
 

@@ -24,7 +24,7 @@ from painterly.training.checkpoint import load_checkpoint, read_checkpoint, save
 from painterly.training.common import Trainer, TrainingDiverged, TrainOptions, lr_schedule
 from painterly.training.data import ContentDataset
 from painterly.training.distributed import DistInfo, step_generator
-from painterly.training.feedforward import FeedForwardConfig, default_checkpoint, train_feedforward
+from painterly.training.objectives.feedforward import FeedForwardConfig, default_checkpoint, train_feedforward
 
 ASSETS = Path(__file__).resolve().parent.parent / "painterly" / "assets"
 STYLES = [ASSETS / "styles" / "udnie.jpg", ASSETS / "styles" / "the-scream.jpg"]
@@ -341,7 +341,7 @@ DDP_SCRIPT = textwrap.dedent("""
     from painterly.models.transformer import TransformerConfig
     from painterly.training.common import TrainOptions
     from painterly.training.distributed import current_dist
-    from painterly.training.feedforward import FeedForwardConfig, train_feedforward
+    from painterly.training.objectives.feedforward import FeedForwardConfig, train_feedforward
     torch.set_num_threads(1)
     out, data, styles = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
     cfg = FeedForwardConfig(style_size=48, style_layers={"relu1_1": 1.0}, content_layers={"relu1_1": 1.0})

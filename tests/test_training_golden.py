@@ -18,10 +18,10 @@ import torch
 from PIL import Image
 
 from painterly.models.transformer import TransformerConfig
-from painterly.training.adain import AdaINTrainConfig, train_adain
 from painterly.training.common import TrainOptions
-from painterly.training.feedforward import FeedForwardConfig, train_feedforward
-from painterly.training.meta import MetaTrainConfig, train_meta
+from painterly.training.objectives.adain import AdaINTrainConfig, train_adain
+from painterly.training.objectives.feedforward import FeedForwardConfig, train_feedforward
+from painterly.training.objectives.meta import MetaTrainConfig, train_meta
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "training_golden.json"
 STEPS = 3

@@ -1,16 +1,20 @@
 """Command-line interface: a thin layer over the Python API.
 
-Each subcommand lives in its own module exposing ``add_parser(subparsers)`` (which sets
-``func`` to the function that runs it). User errors (:class:`PainterlyError`) print one line
-and exit with status 2; Ctrl-C exits with 130.
+Each subcommand lives in its own module (``train_adain`` for ``painterly train-adain``): its
+docstring's first line is the command's help in ``painterly --help`` and the rest its description
+in ``painterly COMMAND --help``; ``add_arguments(parser)`` (optional) adds its options and
+``run(args)`` runs it, returning the exit status. User errors (:class:`PainterlyError`) print one
+line and exit with status 2; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from ..errors import PainterlyError, torch_required
 
@@ -37,8 +41,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                 raise
             _add_unavailable(sub, name.replace("_", "-"))
             continue
-        module.add_parser(sub)
+        _add_command(sub, name.replace("_", "-"), module)
     return parser
+
+
+def _add_command(sub: argparse._SubParsersAction, command: str, module: ModuleType) -> None:
+    """The parser of ``command``, from its module (see the module docstring)."""
+    summary, _, description = inspect.cleandoc(module.__doc__ or "").partition("\n")
+    p = sub.add_parser(command, help=summary, description=description.strip() or None)
+    if hasattr(module, "add_arguments"):
+        module.add_arguments(p)
+    p.set_defaults(func=module.run)
 
 
 def _is_torch(exc: ModuleNotFoundError) -> bool:

@@ -1,15 +1,19 @@
-"""Argument checks shared by several subcommands (not a subcommand itself)."""
+"""Argument checks and helpers shared by several subcommands (not a subcommand itself)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ..engines import ENGINES, QUALITIES
 from ..errors import PainterlyError
 from ..imageio import SAVE_FORMATS
 from ..paths import pretrained_path
+
+C = TypeVar("C")
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
@@ -37,3 +41,10 @@ def check_style_mix(mix: Sequence[float] | None, styles: Sequence[str]) -> None:
 def shipped_or_path(spec: str | None, shipped_file: str) -> str | None:
     """A model option: ``"shipped"`` -> the packaged file ``shipped_file``; anything else unchanged."""
     return str(pretrained_path(shipped_file)) if spec == "shipped" else spec
+
+
+def config_from_args(config_type: type[C], args: argparse.Namespace, **given: Any) -> C:
+    """A ``config_type`` dataclass from the options named like its fields (an option left at None keeps the
+    field's default), with ``given`` on top."""
+    values = {f.name: getattr(args, f.name) for f in fields(config_type) if getattr(args, f.name, None) is not None}
+    return config_type(**{**values, **given})

@@ -1,4 +1,9 @@
-"""`painterly distill`: train a slim student of a multi-style model from that model (its teacher)."""
+"""train a slim, faster student of a multi-style model
+
+Distill a multi-style model into a network with fewer channels and residual blocks: the student learns to reproduce
+the teacher's outputs (pixels, VGG features and Gram matrices) for every style and for mixes of two. Ctrl-C or
+--time-limit saves the student and a checkpoint; --resume continues exactly.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,14 @@ import argparse
 from ..errors import PainterlyError
 from ..models.transformer import TransformerConfig
 from ..training.checkpoint import default_checkpoint
-from .common import shipped_or_path
-from .train_options import LoopDefaults, add_loop_options, loop_options, report_run
+from .common import config_from_args, shipped_or_path
+from .train_options import LoopDefaults, add_loop_options, add_loss_weights, loop_options, report_run
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..training.objectives.distill import DistillConfig
 
     d = DistillConfig()
-    p = sub.add_parser("distill", help="train a slim, faster student of a multi-style model",
-                       description="Distill a multi-style model into a network with fewer channels and residual "
-                       "blocks: the student learns to reproduce the teacher's outputs (pixels, VGG features and "
-                       "Gram matrices) for every style and for mixes of two. Ctrl-C or --time-limit saves the "
-                       "student and a checkpoint; --resume continues exactly.")
     p.add_argument("--teacher", default="shipped", metavar="MODEL",
                    help="the model to distill ('shipped': the shipped multi-style model, or with --adain the shipped "
                    "decoder; default %(default)s)")
@@ -41,10 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="student's first and last conv kernel (default %(default)s)")
     p.add_argument("--alpha", type=float, default=None, help="width multiplier on the student's channels")
     p.add_argument("--pixel-weight", type=float, default=d.pixel_weight, help="default %(default)s")
-    p.add_argument("--content-weight", type=float, default=d.content_weight,
-                   help="VGG feature match to the teacher's output (default %(default)s)")
-    p.add_argument("--style-weight", type=float, default=d.style_weight,
-                   help="Gram match to the teacher's output (default %(default)s)")
+    add_loss_weights(p, d, content_help="VGG feature match to the teacher's output (default %(default)s)",
+                     style_help="Gram match to the teacher's output (default %(default)s)")
     p.add_argument("--task-weight", type=float, default=d.task_weight,
                    help="weight of the teacher's own training loss (content vs the photo, Gram vs its bundled "
                    "paintings) on one-style samples (default %(default)s: off)")
@@ -52,7 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="chance a sample uses a mix of two styles (default %(default)s)")
     add_loop_options(p, LoopDefaults(steps=100_000, batch_size=4, lr=1e-3, out_help="student model to write "
                                      "(.safetensors)"))
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
         TransformerConfig.from_dict({k: v for k, v in student.items() if k != "preset"})
     except ValueError as exc:
         raise PainterlyError(f"bad student shape: {exc}") from None
-    config = DistillConfig(student=student, pixel_weight=args.pixel_weight, content_weight=args.content_weight,
-                           style_weight=args.style_weight, mix_prob=args.mix_prob, task_weight=args.task_weight)
+    config = config_from_args(DistillConfig, args, student=student)
     options = loop_options(args)
     run_ = distill(shipped_or_path(args.teacher, DEFAULT_MODEL.name), args.data, args.out, config, options,
                    checkpoint=args.checkpoint, half=args.half, init=args.init)

@@ -1,4 +1,10 @@
-"""`painterly export`: ONNX graphs of painterly's models (fp32, fp16, int8), validated against torch."""
+"""export a model to ONNX (fp32, fp16 or int8), validated against the torch model
+
+Write an ONNX graph of MODEL: a stylization model file (multi-style, `painterly train`, or `painterly transfer
+--method meta --save-model`), 'shipped' (the shipped multi-style model) or 'adain' (with --part encoder, decoder or
+pipeline). The file is run in onnxruntime on the bundled photos and compared with the torch model; the numbers are
+printed and stored in the file.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,7 @@ from pathlib import Path
 from ..onnxfile import PRECISIONS
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export",
-        help="export a model to ONNX (fp32, fp16 or int8), validated against the torch model",
-        description="Write an ONNX graph of MODEL: a stylization model file (multi-style, `painterly train`, or "
-        "`painterly transfer --method meta --save-model`), 'shipped' (the shipped multi-style model) or 'adain' "
-        "(with --part encoder, decoder or pipeline). The file is run in onnxruntime on the bundled photos and "
-        "compared with the torch model; the numbers are printed and stored in the file.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file, 'shipped' or 'adain'")
     p.add_argument("-o", "--output", required=True, help="output .onnx file")
     p.add_argument("--precision", default="fp32", metavar="{" + ",".join(PRECISIONS) + "}",
@@ -30,7 +28,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=384, help="longest side of the validation photos (default %(default)s)")
     p.add_argument("--full-weights", action="store_true",
                    help="fp32: store the weights as fp32 (default: fp16 cast to fp32 in the graph, half the file)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

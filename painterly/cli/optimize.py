@@ -1,4 +1,8 @@
-"""`painterly optimize`: optimization-based transfer (Gatys et al.)."""
+"""stylize by optimizing the image itself (slow, reference quality)
+
+Optimize an image so its VGG features match CONTENT and its Gram matrices match the style(s). A --style may be a
+file or the name of a bundled painting (see `painterly paintings`).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,11 @@ from ..errors import PainterlyError
 from ..imageio import save_image
 from ..methods.optimize import OptimizeConfig, optimize
 from ..paintings import bundled_painting
-from .common import check_output, check_style_mix
+from .common import check_output, check_style_mix, config_from_args
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     d = OptimizeConfig()
-    p = sub.add_parser(
-        "optimize",
-        help="stylize by optimizing the image itself (slow, reference quality)",
-        description="Optimize an image so its VGG features match CONTENT and its Gram matrices match the style(s). "
-        "A --style may be a file or the name of a bundled painting (see `painterly paintings`).",
-    )
     p.add_argument("content", help="photo to stylize")
     p.add_argument("--style", action="append", required=True, metavar="STYLE",
                    help="style painting (file or bundled name); repeat to mix several")
@@ -45,7 +43,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-dir", default=None, help="folder for intermediate images (default: next to OUTPUT)")
     p.add_argument("--max-pixels", type=int, default=d.max_pixels, help="refuse larger input images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def style_source(value: str) -> str | Path:
@@ -61,31 +58,9 @@ def run(args: argparse.Namespace) -> int:
     check_style_mix(args.style_mix, args.style)
     styles = [style_source(s) for s in args.style]
     save_dir = args.save_dir or (str(out.with_name(out.stem + "_steps")) if args.save_every else None)
+    config = config_from_args(OptimizeConfig, args, save_dir=save_dir, progress=not args.quiet)
     try:
-        img = optimize(
-            args.content,
-            styles,
-            style_weights=args.style_mix,
-            size=args.size,
-            steps=args.steps,
-            optimizer=args.optimizer,
-            lr=args.lr,
-            init=args.init,
-            scales=args.scales,
-            style_scale=args.style_scale,
-            preserve_color=args.preserve_color,
-            content_weight=args.content_weight,
-            style_weight=args.style_weight,
-            tv_weight=args.tv_weight,
-            pooling=args.pooling,
-            precision=args.precision,
-            device=args.device,
-            seed=args.seed,
-            save_every=args.save_every,
-            save_dir=save_dir,
-            max_pixels=args.max_pixels,
-            progress=not args.quiet,
-        )
+        img = optimize(args.content, styles, style_weights=args.style_mix, config=config)
     except (ValueError, FloatingPointError) as exc:
         raise PainterlyError(str(exc)) from None
     save_image(img, out)

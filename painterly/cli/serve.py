@@ -1,4 +1,4 @@
-"""`painterly serve`: the web page and HTTP API (FastAPI + uvicorn, the ``serve`` extra)."""
+"""serve the web page and the HTTP API (pip install 'painterly[serve]')"""
 
 from __future__ import annotations
 
@@ -27,8 +27,7 @@ _HELP = {
 }
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve the web page and the HTTP API (pip install 'painterly[serve]')")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     for f in fields(ServeSettings):
         if f.name == "warmup":
             continue
@@ -36,7 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=_HELP[f.name])
     p.add_argument("--no-warmup", dest="warmup", action="store_false", help="load models on the first request")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

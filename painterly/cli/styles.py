@@ -1,4 +1,7 @@
-"""`painterly styles`: list the styles of the shipped (or a given) model."""
+"""list the styles `painterly stylize` knows (name, title, artist)
+
+List a model's styles; --sheet writes a thumbnail sheet of all of them.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,12 @@ from ..imageio import save_image
 from ..methods.stylize import list_styles, style_sheet
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("styles", help="list the styles `painterly stylize` knows (name, title, artist)",
-                       description="List a model's styles; --sheet writes a thumbnail sheet of all of them.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None,
                    help="model file, .onnx or .safetensors (default: the shipped multi-style model)")
     p.add_argument("--sheet", default=None, metavar="OUT.png", help="also write a thumbnail sheet")
     p.add_argument("--photo", default=None, help="photo for the sheet (default: a bundled photo)")
     p.add_argument("--size", type=int, default=256, help="thumbnail size for the sheet (default %(default)s)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,8 @@
-"""`painterly stylize`: paint photos in a trained style, in well under a second each."""
+"""paint photos in one of the trained styles (fast; see `painterly styles`)
+
+Stylize images with a trained feed-forward model. Repeat --style NAME=WEIGHT to mix styles (weights are normalized).
+Inputs may be files or folders (searched recursively).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,7 @@ from ..methods.stylize import load_stylizer, stylize
 from .common import add_engine_options
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "stylize",
-        help="paint photos in one of the trained styles (fast; see `painterly styles`)",
-        description="Stylize images with a trained feed-forward model. Repeat --style NAME=WEIGHT to mix styles "
-        "(weights are normalized). Inputs may be files or folders (searched recursively).",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file(s) or folder(s)")
     p.add_argument("--style", action="append", required=True, metavar="NAME[=W]",
                    help="style name from `painterly styles`, optionally with a mixing weight; repeat to mix")
@@ -34,7 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="torch: cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="torch only")
     p.add_argument("--tile-size", type=int, default=1024, help="process larger images in tiles of this size")
-    p.set_defaults(func=run)
 
 
 def parse_styles(specs: list[str]) -> dict[str, float]:

@@ -1,4 +1,10 @@
-"""`painterly train`: train a fast multi-style network, or add styles to one."""
+"""train a fast feed-forward model on one or more paintings (or add styles to a model)
+
+Train one conditional-instance-norm network on every --style jointly, or with --base add --add-style paintings to an
+existing model (only their new parameters are trained; the existing styles stay bit-identical), or with --init
+continue training a model. A style may be an image file, a folder of images, or a bundled painting's name. Ctrl-C
+saves a checkpoint; --resume continues exactly.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +16,15 @@ from pathlib import Path
 from ..errors import PainterlyError
 from ..imageio import find_images
 from ..styles import resolve_style_image
-from ..training.feedforward import ADD_STYLE_LR, FeedForwardConfig, default_checkpoint, train_feedforward
+from ..training.checkpoint import default_checkpoint
+from ..training.objectives.feedforward import ADD_STYLE_LR, FeedForwardConfig, train_feedforward
 from ..training.options import TrainOptions
-from .common import shipped_or_path
-from .train_options import LoopDefaults, add_loop_options, loop_options, report_run
+from .common import config_from_args, shipped_or_path
+from .train_options import LoopDefaults, add_loop_options, add_loss_weights, loop_options, report_run
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     d, o = FeedForwardConfig(), TrainOptions()
-    p = sub.add_parser(
-        "train",
-        help="train a fast feed-forward model on one or more paintings (or add styles to a model)",
-        description="Train one conditional-instance-norm network on every --style jointly, or with --base add "
-        "--add-style paintings to an existing model (only their new parameters are trained; the existing styles "
-        "stay bit-identical), or with --init continue training a model. A style may be an image file, a folder of "
-        "images, or a bundled painting's name. "
-        "Ctrl-C saves a checkpoint; --resume continues exactly.",
-    )
     p.add_argument("--style", action="append", default=[], metavar="IMAGE", help="painting to learn (repeat)")
     p.add_argument("--base", default=None, metavar="MODEL",
                    help="existing model to add styles to ('shipped': the model painterly ships)")
@@ -34,9 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="continue training every weight of MODEL ('shipped': the shipped one, to train it longer); "
                         "give one --style per style of the model (bundled paintings by name)")
-    p.add_argument("--content-weight", type=float, default=d.content_weight, help="default %(default)s")
-    p.add_argument("--style-weight", type=float, default=d.style_weight, help="default %(default)s")
-    p.add_argument("--tv-weight", type=float, default=d.tv_weight, help="default %(default)s")
+    add_loss_weights(p, d)
     p.add_argument("--style-size", type=int, default=d.style_size,
                    help="longest side of the paintings for the style targets (default %(default)s)")
     p.add_argument("--preset", choices=("full", "medium", "slim"), default=d.preset,
@@ -45,7 +41,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         steps=o.steps, batch_size=o.batch_size, lr=None, out_help="model file to write (.safetensors)",
         lr_help=f"Adam learning rate (default {o.lr:g}; {ADD_STYLE_LR:g} with --base, where only the new styles' "
         "normalization parameters train)"))
-    p.set_defaults(func=run)
 
 
 def _expand(specs: list[str]) -> list[Path]:
@@ -72,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise PainterlyError("give at least one --style IMAGE (or --base MODEL --add-style IMAGE)")
     out = Path(args.out)
     opts = loop_options(args, lr=ADD_STYLE_LR if args.base else TrainOptions.lr)
-    cfg = FeedForwardConfig(content_weight=args.content_weight, style_weight=args.style_weight,
-                            tv_weight=args.tv_weight, style_size=args.style_size, preset=args.preset)
+    cfg = config_from_args(FeedForwardConfig, args)
     checkpoint = args.checkpoint or default_checkpoint(out)
     from ..methods.stylize import DEFAULT_MODEL
 

@@ -1,14 +1,22 @@
-"""`painterly train-adain`: train the AdaIN decoder for arbitrary style transfer."""
+"""train the AdaIN decoder (arbitrary styles)
+
+Train the decoder of AdaIN arbitrary style transfer on photos and paintings, with heavy style augmentation; held-out
+paintings measure generalization.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from ..models.adain import DECODER_FILE
-from ..training.adain import DEFAULT_HOLD_OUT, AdaINTrainConfig, train_adain
 from ..training.checkpoint import default_checkpoint
-from .common import shipped_or_path
-from .train_options import LoopDefaults, add_loop_options, loop_options, report_run
+from ..training.objectives.adain import DEFAULT_HOLD_OUT, AdaINTrainConfig, train_adain
+from ..training.objectives.arbitrary import ArbitrarySummary
+from .common import config_from_args, shipped_or_path
+from .train_options import LoopDefaults, add_loop_options, add_loss_weights, loop_options, report_run
 
 
 def add_arbitrary_options(p: argparse.ArgumentParser) -> None:
@@ -23,31 +31,29 @@ def add_arbitrary_options(p: argparse.ArgumentParser) -> None:
                    "keeps its architecture and held-out paintings")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     d = AdaINTrainConfig()
-    p = sub.add_parser("train-adain", help="train the AdaIN decoder (arbitrary styles)",
-                       description="Train the decoder of AdaIN arbitrary style transfer on photos and paintings, "
-                       "with heavy style augmentation; held-out paintings measure generalization.")
     add_arbitrary_options(p)
-    p.add_argument("--content-weight", type=float, default=d.content_weight)
-    p.add_argument("--style-weight", type=float, default=d.style_weight,
-                   help="mean/std style loss weight, the paper's lambda (default %(default)s)")
+    add_loss_weights(p, d, style_help="mean/std style loss weight, the paper's lambda (default %(default)s)")
     p.add_argument("--width", type=float, default=d.width, help="decoder width multiplier (default %(default)s)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    d = AdaINTrainConfig()
-    config = AdaINTrainConfig(content_weight=args.content_weight, style_weight=args.style_weight, width=args.width,
-                              hold_out=tuple(args.hold_out),
-                              lr_decay=0.0 if args.lr_schedule == "constant" else d.lr_decay,
-                              photo_prob=d.photo_prob if args.photo_prob is None else args.photo_prob)
-    summary = train_adain(args.data, args.style_dir, args.out, config, loop_options(args),
-                          checkpoint=args.checkpoint, half=args.half, init=shipped_or_path(args.init, DECODER_FILE))
+    lr_decay = 0.0 if args.lr_schedule == "constant" else AdaINTrainConfig.lr_decay
+    return run_arbitrary(args, train_adain, AdaINTrainConfig, DECODER_FILE, lr_decay=lr_decay)
+
+
+def run_arbitrary(args: argparse.Namespace, train: Callable[..., ArbitrarySummary], config_type: type,
+                  shipped_file: str, **given: Any) -> int:
+    """Run ``train-adain`` or ``train-meta``: ``train`` with a ``config_type`` from the options (``given`` on top),
+    continuing ``--init`` (``shipped``: the packaged ``shipped_file``); then :func:`report`."""
+    config = config_from_args(config_type, args, hold_out=tuple(args.hold_out), **given)
+    summary = train(args.data, args.style_dir, args.out, config, loop_options(args), checkpoint=args.checkpoint,
+                    half=args.half, init=shipped_or_path(args.init, shipped_file))
     return report(summary, args.checkpoint or default_checkpoint(args.out))
 
 
-def report(summary, checkpoint) -> int:
+def report(summary: ArbitrarySummary, checkpoint: str | Path) -> int:
     """Print what an arbitrary-style run wrote, its evaluation and how to continue; the exit status."""
     status = report_run(summary.model_path, summary.result, checkpoint, f"{summary.result.stop_reason}, ")
     for group, losses in summary.evaluation.items():

@@ -12,6 +12,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import PainterlyError
 from ..training.options import LR_SCHEDULES, TrainOptions, TrainResult
@@ -59,6 +60,16 @@ def add_loop_options(p: argparse.ArgumentParser, d: LoopDefaults = LoopDefaults(
     p.add_argument("--seed", type=int, default=TrainOptions.seed)
     p.add_argument("--half", action="store_true", help="store the weights as fp16")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_loss_weights(p: argparse.ArgumentParser, d: Any, content_help: str = "default %(default)s",
+                     style_help: str = "default %(default)s") -> None:
+    """``--content-weight``, ``--style-weight`` and, where the config ``d`` has one, ``--tv-weight`` (defaults
+    from ``d``)."""
+    p.add_argument("--content-weight", type=float, default=d.content_weight, help=content_help)
+    p.add_argument("--style-weight", type=float, default=d.style_weight, help=style_help)
+    if hasattr(d, "tv_weight"):
+        p.add_argument("--tv-weight", type=float, default=d.tv_weight, help="default %(default)s")
 
 
 def check_loop_args(args: argparse.Namespace) -> None:

@@ -1,4 +1,8 @@
-"""`painterly transfer`: arbitrary style transfer with any painting (AdaIN or meta network)."""
+"""stylize with any painting in about a second (AdaIN or meta network, no training)
+
+Arbitrary style transfer: the painting is given at run time. A --style may be a file or the name of a bundled
+painting. With --mask, white gets the first style and black the last (one style: black keeps the photo).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,7 @@ from ..styles import style_name
 from .common import add_engine_options, check_output, check_style_mix
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "transfer",
-        help="stylize with any painting in about a second (AdaIN or meta network, no training)",
-        description="Arbitrary style transfer: the painting is given at run time. A --style may be a file or the "
-        "name of a bundled painting. With --mask, white gets the first style and black the last (one style: black "
-        "keeps the photo).",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("content", help="photo to stylize")
     p.add_argument("--style", action="append", required=True, metavar="STYLE",
                    help="style painting (file or bundled name); repeat to mix several or to fill mask regions")
@@ -41,7 +38,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="torch only")
     p.add_argument("--device", default=None, help="torch: cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,9 @@
-"""`painterly video`: stylize a video with temporal consistency, keeping its audio; resumable."""
+"""stylize a video (mp4, mov, webm, gif or a folder of frames), steady from frame to frame, audio kept
+
+Stylize a video frame by frame. Each frame is blended with the previous output moved along the optical flow
+(--temporal), except where the flow fails and at scene cuts. Work is kept in OUTPUT.parts/ in segments: after an
+interruption, run the same command with --resume to continue.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,7 @@ from ..video.pipeline import DEFAULT_SEGMENT_SECONDS, DEFAULT_TEMPORAL
 from .stylize import parse_styles
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "video",
-        help="stylize a video (mp4, mov, webm, gif or a folder of frames), steady from frame to frame, audio kept",
-        description="Stylize a video frame by frame. Each frame is blended with the previous output moved along "
-        "the optical flow (--temporal), except where the flow fails and at scene cuts. Work is kept in OUTPUT.parts/ "
-        "in segments: after an interruption, run the same command with --resume to continue.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="video file (mp4, mov, webm, gif, ...) or a folder of frames")
     p.add_argument("-o", "--output", required=True,
                    help="output video (.mp4 H.264, .mov, .webm VP9, .gif) or a folder for PNG frames")
@@ -44,7 +42,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="length of the resumable segments (default %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run (from OUTPUT.parts/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

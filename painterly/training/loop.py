@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from PIL import Image
@@ -58,6 +58,8 @@ from .csvlog import CsvLog
 from .data import ContentDataset
 from .distributed import DistInfo, barrier, current_dist, distributed, step_generator, unwrap
 from .options import LrAt, TrainOptions, TrainResult, lr_schedule
+
+M = TypeVar("M", bound=nn.Module)
 
 
 class TrainingDiverged(PainterlyError):
@@ -91,6 +93,14 @@ class StepContext:
 
     def sample(self, dataset: ContentDataset, batch_size: int) -> torch.Tensor:
         return dataset.sample(batch_size, self.generator, self.step, self.dist)
+
+
+def on_device(module: M, device: torch.device, channels_last: bool) -> M:
+    """``module`` (a frozen helper of an objective: VGG encoder, teacher) on ``device``, channels-last if asked."""
+    module.to(device)
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
+    return module
 
 
 StepFn = Callable[[StepContext], Mapping[str, torch.Tensor]]
@@ -379,6 +389,18 @@ class Run:
     dist: DistInfo
     started: float  # time.time() at the start
     output: Any = None
+
+    def record(self) -> dict[str, Any]:
+        """The facts of the run a trained model file carries in its ``training`` metadata."""
+        result = self.result
+        return {
+            "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
+            "images_per_s": round(result.images_per_s, 2),
+            "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
+            "device": str(self.device), "precision": "fp32" if self.trainer.dtype is None else "bf16",
+            "world_size": self.dist.world_size,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.started + result.elapsed)),
+        }
 
 
 def train(objective: Objective, options: TrainOptions, checkpoint: str | os.PathLike,

@@ -4,10 +4,17 @@ of a run (:class:`TrainResult`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import PainterlyError
+
+#: a file or folder
+PathLike = str | os.PathLike
+#: a file or folder, or a list of them (photos, paintings)
+Paths = PathLike | Sequence[PathLike]
 
 
 @dataclass
@@ -39,6 +46,17 @@ class TrainOptions:
     #: on CPU, keep freed blocks in glibc's heap (:func:`painterly.runtime.keep_freed_memory`, ~15% faster
     #: steps); a process-wide setting, so off for library calls and on in the CLI
     keep_freed_memory: bool = False
+
+    def run_config(self) -> dict[str, Any]:
+        """The settings a trained model's config records (with its loss and model settings)."""
+        return {"batch_size": self.batch_size, "size": self.size, "lr": self.lr, "lr_schedule": self.lr_schedule,
+                "warmup_steps": self.warmup_steps, "seed": self.seed}
+
+    def check_size(self, multiple: int, network: str = "") -> None:
+        """Refuse a crop ``size`` that ``network`` cannot take (its down/upsampling needs a ``multiple``)."""
+        if self.size % multiple:
+            where = f" for {network}" if network else ""
+            raise PainterlyError(f"--size must be a multiple of {multiple}{where}, got {self.size}")
 
 
 LR_SCHEDULES = ("constant", "cosine", "cosine-time")

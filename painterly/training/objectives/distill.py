@@ -19,8 +19,6 @@ writes is an ordinary stylization model, usable wherever the teacher is.
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +35,8 @@ from ...models.transformer import TransformerConfig, TransformerNet
 from ..checkpoint import default_checkpoint
 from ..data import ContentDataset
 from ..distributed import DistInfo
-from ..loop import Objective, Run, StepContext
-from ..options import TrainOptions
+from ..loop import Objective, Run, StepContext, on_device, train
+from ..options import PathLike, TrainOptions
 from ..preview import image_grid
 
 
@@ -165,7 +163,7 @@ class TaskLoss:
     def build(self, encoder: VGGEncoder, device: torch.device) -> None:
         """Gram matrices of every painting, (S, C, C) per style layer."""
         from ...imageio import load_image, to_tensor
-        from ..feedforward import style_grams
+        from .feedforward import style_grams
 
         images = [to_tensor(load_image(p, size=self.style_size), device) for p in self.paintings]
         self.grams = style_grams(encoder, images, list(self.loss.style_layers))
@@ -187,13 +185,12 @@ class TaskLoss:
 class DistillObjective(Objective):
     """Train a slim student of ``teacher`` (a model file) on the photos in ``data``; writes ``out``."""
 
-    def __init__(self, teacher: str | os.PathLike, data: Any, out: str | os.PathLike, config: DistillConfig,
+    def __init__(self, teacher: PathLike, data: Any, out: PathLike, config: DistillConfig,
                  options: TrainOptions, encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False,
-                 init: str | os.PathLike | None = None) -> None:
+                 init: PathLike | None = None) -> None:
         self.teacher_path, self.data, self.out = str(teacher), data, Path(out)
         self.settings, self.options, self.encoder_weights, self.half = config, options, encoder_weights, half
-        if options.size % 4:
-            raise PainterlyError(f"--size must be a multiple of 4, got {options.size}")
+        options.check_size(4)
         if not 0 <= config.mix_prob <= 1:
             raise PainterlyError(f"the style mix probability must be in [0, 1], got {config.mix_prob}")
         self.teacher = load_model(teacher)
@@ -215,17 +212,15 @@ class DistillObjective(Objective):
         opts, cfg = self.options, self.settings
         student = self.prior.net.train().requires_grad_(True) if self.prior else TransformerNet(self.student_config)
         self.device = device
-        self.teacher_net = self.teacher.net.to(device).eval().requires_grad_(False)
+        self.teacher_net = on_device(self.teacher.net.eval().requires_grad_(False), device, opts.channels_last)
         self.loss = cfg.perceptual_loss()
         self.task = TaskLoss(self.teacher, cfg.task_weight) if cfg.task_weight else None
         layers = [*(self.loss.layers if self.loss else []), *(self.task.layers if self.task else [])]
-        self.encoder = VGGEncoder(layers, weights=self.encoder_weights).to(device) if layers else None
+        self.encoder = None
+        if layers:
+            self.encoder = on_device(VGGEncoder(layers, weights=self.encoder_weights), device, opts.channels_last)
         if self.task is not None and self.encoder is not None:
             self.task.build(self.encoder, device)
-        if opts.channels_last:
-            self.teacher_net.to(memory_format=torch.channels_last)
-            if self.encoder is not None:
-                self.encoder.to(memory_format=torch.channels_last)
         self.dataset = ContentDataset(self.data, size=opts.size, scale=cfg.crop_scale, device=device,
                                       channels_last=opts.channels_last, seed=opts.seed)
         self.fixed = self.dataset.fixed_batch(2).to(device)
@@ -252,8 +247,7 @@ class DistillObjective(Objective):
         o = self.options
         return {**self.settings.to_dict(), "model": self.student_config.to_dict(), "teacher": self.teacher_path,
                 **({"init": self.init} if self.init else {}),
-                "styles": self.teacher.names, "batch_size": o.batch_size, "size": o.size, "lr": o.lr,
-                "lr_schedule": o.lr_schedule, "warmup_steps": o.warmup_steps, "seed": o.seed}
+                "styles": self.teacher.names, **o.run_config()}
 
     def sample(self, model: nn.Module, step: int):
         """First row the photos, then one row per style (up to 4): the teacher's images, then the student's."""
@@ -266,14 +260,8 @@ class DistillObjective(Objective):
         return image_grid(tiles, ncol=2 * n)
 
     def finish(self, model: nn.Module, run: Run) -> str | None:
-        result = run.result
         record = {
-            "distilled_from": self.teacher_path, "teacher_config": self.teacher.net.config.to_dict(),
-            "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
-            "images_per_s": round(result.images_per_s, 2),
-            "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
-            "device": str(run.device), "precision": "fp32" if run.trainer.dtype is None else "bf16",
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(run.started + result.elapsed)),
+            "distilled_from": self.teacher_path, "teacher_config": self.teacher.net.config.to_dict(), **run.record(),
             "data_images": len(self.dataset), "distill": self.config(),
             # the loss the teacher was trained with, so the student is scored the same way (benchmarks/quality.py)
             "config": {**self.teacher.training.get("config", {}), "model": self.student_config.to_dict(),
@@ -285,22 +273,20 @@ class DistillObjective(Objective):
         return str(save_model(StylizationModel(net, self.teacher.styles, record), self.out, half=self.half))
 
 
-def distill(teacher: str | os.PathLike, data: Any, out: str | os.PathLike, config: DistillConfig | None = None,
-            options: TrainOptions | None = None, checkpoint: str | os.PathLike | None = None,
+def distill(teacher: PathLike, data: Any, out: PathLike, config: DistillConfig | None = None,
+            options: TrainOptions | None = None, checkpoint: PathLike | None = None,
             encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False,
-            init: str | os.PathLike | None = None) -> Run:
+            init: PathLike | None = None) -> Run:
     """Distill ``teacher`` into a student of ``config.student``'s shape on the photos in ``data``; the student
     is written to ``out`` (also after a time limit or Ctrl-C), the resumable checkpoint to ``checkpoint``
     (default ``<out>.ckpt.safetensors``). ``run.output`` is the written file. ``encoder_weights=None``: a
     random VGG (tests only). ``init``: a student file to continue (its shape), e.g. with other loss settings."""
-    from ..loop import train
-
     options = options or TrainOptions(batch_size=4, lr=1e-3)
     objective = DistillObjective(teacher, data, out, config or DistillConfig(), options, encoder_weights, half, init)
     return train(objective, options, checkpoint or default_checkpoint(out))
 
 
-def student_from_checkpoint(path: str | os.PathLike) -> StylizationModel:
+def student_from_checkpoint(path: PathLike) -> StylizationModel:
     """The student of a distillation checkpoint as a model (to evaluate a run that is still going)."""
     from ..checkpoint import read_checkpoint
 

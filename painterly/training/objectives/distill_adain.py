@@ -10,7 +10,6 @@ file's ``evaluation`` compares directly with the teacher's.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -18,12 +17,11 @@ import torch
 from torch import nn
 
 from ...encoders import VGGWeights
-from ...errors import PainterlyError
 from ...models.adain import ADAIN_LAYER, STYLE_LAYERS, AdaINDecoder, AdaINDecoderConfig, load_decoder
-from ..adain import AdaINObjective, AdaINTrainConfig, ArbitrarySummary
-from ..checkpoint import default_checkpoint
-from ..loop import Objective, StepContext, train
-from ..options import LrAt, TrainOptions
+from ..loop import Objective, StepContext, on_device
+from ..options import LrAt, PathLike, TrainOptions
+from .adain import AdaINObjective, AdaINTrainConfig
+from .arbitrary import ArbitrarySummary
 from .distill import DistillConfig, match_teacher
 
 #: the teacher's training settings the student keeps (same photos' crops, style pool and held-out paintings)
@@ -40,11 +38,9 @@ def teacher_settings(teacher: AdaINDecoder, width: float) -> AdaINTrainConfig:
 class AdaINDistillObjective(AdaINObjective):
     """A decoder of ``config.student["width"]`` learning the ``teacher`` decoder's images."""
 
-    def __init__(self, teacher: str | os.PathLike, content_dir: Any, style_dir: Any, out: str | os.PathLike,
+    def __init__(self, teacher: PathLike, content_dir: Any, style_dir: Any, out: PathLike,
                  config: DistillConfig, options: TrainOptions, half: bool = False,
                  encoder_weights: VGGWeights | None = VGGWeights()) -> None:
-        if options.size % 8:
-            raise PainterlyError(f"--size must be a multiple of 8 for the AdaIN decoder, got {options.size}")
         self.teacher_path, self.distill = str(teacher), config
         self.teacher = load_decoder(teacher)
         width = float(config.student.get("width", 0.25))
@@ -60,9 +56,7 @@ class AdaINDistillObjective(AdaINObjective):
         return list(dict.fromkeys([*STYLE_LAYERS, *extra]))
 
     def prepare(self, model: nn.Module, device: torch.device) -> None:
-        self.teacher_net = self.teacher.to(device).eval().requires_grad_(False)
-        if self.options.channels_last:
-            self.teacher_net.to(memory_format=torch.channels_last)
+        self.teacher_net = on_device(self.teacher.eval().requires_grad_(False), device, self.options.channels_last)
 
     def lr_at(self, options: TrainOptions) -> LrAt | None:
         return Objective.lr_at(self, options)  # the shared schedules, not the AdaIN paper's decay
@@ -78,13 +72,13 @@ class AdaINDistillObjective(AdaINObjective):
                 "teacher_evaluation": (self.teacher.training_info or {}).get("evaluation")}
 
 
-def distill_adain(teacher: str | os.PathLike, content_dir: Any, style_dir: Any, out: str | os.PathLike,
+def distill_adain(teacher: PathLike, content_dir: Any, style_dir: Any, out: PathLike,
                   config: DistillConfig | None = None, options: TrainOptions | None = None,
-                  checkpoint: str | os.PathLike | None = None, encoder_weights: VGGWeights | None = VGGWeights(),
+                  checkpoint: PathLike | None = None, encoder_weights: VGGWeights | None = VGGWeights(),
                   half: bool = False) -> ArbitrarySummary:
     """Distill the AdaIN decoder ``teacher`` into a narrower one (``config.student["width"]``, default 0.25);
     written to ``out`` with the evaluation of a trained decoder (also in the returned summary)."""
     config = config or DistillConfig(student={"width": 0.25})
     options = options or TrainOptions(batch_size=4, lr=1e-4)
     objective = AdaINDistillObjective(teacher, content_dir, style_dir, out, config, options, half, encoder_weights)
-    return objective.summary(train(objective, options, checkpoint or default_checkpoint(out)))
+    return objective.train(checkpoint)

@@ -4,8 +4,8 @@ Per step: ``styles_per_step`` augmented style crops (:class:`StylePool`: paintin
 scales, flipped, colour-jittered, sometimes photos) give their VGG statistics to the meta
 network, which emits one transformer per style; each transformer stylizes its share of the
 batch of photo crops. The loss is the feed-forward trainer's perceptual loss (same layers and
-default weights as :class:`painterly.training.feedforward.FeedForwardConfig`: content relu3_3,
-Gram style loss relu1_1..relu4_1 with weight 25, TV 1e-2), so the generated networks are
+default weights, :class:`.feedforward.PerceptualSettings`: content relu3_3, Gram style loss
+relu1_1..relu4_1 with weight 25, TV 1e-2), so the generated networks are
 judged by the same standard as the trained ones. Only the meta network is trained; the
 transformer is just the shape of its output.
 
@@ -15,17 +15,16 @@ measured on held-out and on trained paintings and saved in the meta network's me
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
-from ..encoders import VGGEncoder, VGGWeights
-from ..errors import PainterlyError
-from ..losses import PerceptualLoss, gram_matrix
-from ..models.meta import (
+from ...encoders import VGGEncoder, VGGWeights
+from ...errors import PainterlyError
+from ...losses import PerceptualLoss, gram_matrix
+from ...models.meta import (
     MetaConfig,
     MetaNetwork,
     load_meta,
@@ -35,30 +34,20 @@ from ..models.meta import (
     with_clamp_output,
     with_upsample,
 )
-from ..models.transformer import TransformerConfig
-from ..runtime import autocast, resolve_precision
-from .adain import (
-    DEFAULT_HOLD_OUT,
-    ArbitraryObjective,
-    ArbitrarySummary,
-    check_continuation,
-    default_checkpoint,
-)
-from .distributed import unwrap
-from .loop import StepContext, train
-from .options import TrainOptions
+from ...models.transformer import TransformerConfig
+from ...runtime import autocast, resolve_precision
+from ..distributed import unwrap
+from ..loop import StepContext
+from ..options import PathLike, Paths, TrainOptions
+from .arbitrary import DEFAULT_HOLD_OUT, ArbitraryObjective, ArbitrarySummary, check_continuation
+from .feedforward import PerceptualSettings
 
 
 @dataclass
-class MetaTrainConfig:
-    """Loss, model and augmentation settings of a meta-network training run."""
+class MetaTrainConfig(PerceptualSettings):
+    """Loss (the feed-forward trainer's, see :class:`PerceptualSettings`), model and augmentation settings
+    of a meta-network training run."""
 
-    content_weight: float = 1.0
-    style_weight: float = 25.0
-    tv_weight: float = 1e-2
-    content_layers: dict[str, float] = field(default_factory=lambda: {"relu3_3": 1.0})
-    style_layers: dict[str, float] = field(
-        default_factory=lambda: {n: 1.0 for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1")})
     transformer: str = "slim"  # TransformerConfig preset of the generated network
     #: the generated network's output ("clamp": no saturated, gradient-free blobs; a sigmoid network
     #: continued with --init is converted, see ``with_clamp_output``)
@@ -81,20 +70,13 @@ class MetaTrainConfig:
     eval_size: int | None = None  # side of the evaluation photos (default: the training size)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
-                "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
-                "transformer": self.transformer, "output": self.output, "upsample": self.upsample,
+        return {**self.loss_dict(), "transformer": self.transformer, "output": self.output, "upsample": self.upsample,
                 "widen": self.widen, "group_hidden": self.group_hidden,
                 "styles_per_step": self.styles_per_step, "hold_out": list(self.hold_out),
                 "photo_prob": self.photo_prob, "jitter": self.jitter, "content_scale": list(self.content_scale),
                 "style_scale": list(self.style_scale), "base_lr_scale": self.base_lr_scale,
                 "norm_batches": self.norm_batches,
                 "eval_size": self.eval_size}
-
-    def perceptual_loss(self) -> PerceptualLoss:
-        return PerceptualLoss(content_layers=dict(self.content_layers), style_layers=dict(self.style_layers),
-                              content_weight=self.content_weight, style_weight=self.style_weight,
-                              tv_weight=self.tv_weight)
 
     def meta_config(self) -> MetaConfig:
         transformer = replace(TransformerConfig.preset(self.transformer), output=self.output, upsample=self.upsample)
@@ -136,17 +118,9 @@ def evaluate_meta(meta: MetaNetwork, encoder: VGGEncoder, loss_fn: PerceptualLos
     return {k: round(v, 5) for k, v in totals.items()}
 
 
-def train_meta(
-    content_dir: str | os.PathLike | Sequence[str | os.PathLike],
-    style_dir: str | os.PathLike | Sequence[str | os.PathLike],
-    out: str | os.PathLike,
-    config: MetaTrainConfig | None = None,
-    options: TrainOptions | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    half: bool = False,
-    encoder_weights: VGGWeights | None = VGGWeights(),
-    init: str | os.PathLike | None = None,
-) -> ArbitrarySummary:
+def train_meta(content_dir: Paths, style_dir: Paths, out: PathLike, config: MetaTrainConfig | None = None,
+               options: TrainOptions | None = None, checkpoint: PathLike | None = None, half: bool = False,
+               encoder_weights: VGGWeights | None = VGGWeights(), init: PathLike | None = None) -> ArbitrarySummary:
     """Train a meta network on photos (``content_dir``) and paintings (``style_dir``).
 
     The meta network is written to ``out`` (also after a time limit or Ctrl-C); the resumable
@@ -154,24 +128,25 @@ def train_meta(
     network file), training continues that network (its architecture, input standardization and
     held-out paintings) and the file's training history is kept under ``"continued"``.
     """
-    config = config or MetaTrainConfig()
-    options = options or TrainOptions(lr=1e-4)
-    if options.size % 4:
-        raise PainterlyError(f"--size must be a multiple of 4, got {options.size}")
-    if config.styles_per_step < 1 or options.batch_size % config.styles_per_step:
-        raise PainterlyError(f"--batch-size ({options.batch_size}) must be a multiple of --styles-per-step "
-                             f"({config.styles_per_step})")
-    if config.widen < 1:
-        raise PainterlyError(f"--widen must be a positive integer, got {config.widen}")
-    if config.widen != 1 and init is None:
-        raise PainterlyError("--widen widens a network continued with --init; choose a new network's size "
-                             "with --transformer")
-    objective = MetaObjective(content_dir, style_dir, out, config, options, half, encoder_weights, init)
-    return objective.summary(train(objective, options, checkpoint or default_checkpoint(out)))
+    objective = MetaObjective(content_dir, style_dir, out, config or MetaTrainConfig(), options, half,
+                              encoder_weights, init)
+    return objective.train(checkpoint)
 
 
 class MetaObjective(ArbitraryObjective):
     """The meta network; see the module docstring."""
+
+    def check(self) -> None:
+        config, options = self.settings, self.options
+        options.check_size(4)
+        if config.styles_per_step < 1 or options.batch_size % config.styles_per_step:
+            raise PainterlyError(f"--batch-size ({options.batch_size}) must be a multiple of --styles-per-step "
+                                 f"({config.styles_per_step})")
+        if config.widen < 1:
+            raise PainterlyError(f"--widen must be a positive integer, got {config.widen}")
+        if config.widen != 1 and self.init is None:
+            raise PainterlyError("--widen widens a network continued with --init; choose a new network's size "
+                                 "with --transformer")
 
     def build_model(self) -> torch.nn.Module:
         config, init = self.settings, self.init

@@ -10,13 +10,11 @@ Adding styles to a trained model (``base=``) appends new gamma/beta rows to ever
 and trains only those rows; every other weight, including the old styles' rows, is frozen, so
 the old styles' outputs stay bit-identical.
 
-Python API: :func:`train_feedforward`; :class:`FeedForwardObjective` on the shared loop (:mod:`.loop`).
+Python API: :func:`train_feedforward`; :class:`FeedForwardObjective` on the shared loop (:mod:`..loop`).
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,19 +23,19 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..encoders import VGGEncoder, VGGWeights
-from ..errors import PainterlyError
-from ..imageio import MIN_SIDE, load_image, to_tensor
-from ..losses import PerceptualLoss, gram_matrix
-from ..models.io import StylizationModel, load_model, save_model
-from ..models.transformer import TransformerConfig, TransformerNet
-from ..styles import StyleInfo, style_info_for
-from .checkpoint import default_checkpoint
-from .data import ContentDataset
-from .distributed import DistInfo
-from .loop import Objective, Run, StepContext, train
-from .options import TrainOptions, TrainResult
-from .preview import image_grid
+from ...encoders import VGGEncoder, VGGWeights
+from ...errors import PainterlyError
+from ...imageio import MIN_SIDE, load_image, to_tensor
+from ...losses import PerceptualLoss, gram_matrix
+from ...models.io import StylizationModel, load_model, save_model
+from ...models.transformer import TransformerConfig, TransformerNet
+from ...styles import StyleInfo, style_info_for
+from ..checkpoint import default_checkpoint
+from ..data import ContentDataset
+from ..distributed import DistInfo
+from ..loop import Objective, Run, StepContext, on_device, train
+from ..options import PathLike, Paths, TrainOptions, TrainResult
+from ..preview import image_grid
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 #: Learning rate that suits training only the new styles' gamma/beta rows (``base=``).
@@ -45,15 +43,12 @@ ADD_STYLE_LR = 1e-2
 
 
 @dataclass
-class FeedForwardConfig:
-    """Loss and model settings of a feed-forward training run (stored in checkpoints and models).
+class PerceptualSettings:
+    """Weights and layers of the feed-forward perceptual loss (also the meta network's).
 
     Defaults: content at relu3_3 (Johnson et al.: keeps the photo readable), Gram style losses at
     relu1_1..relu4_1 (as Dumoulin et al.; a VGG pass to relu4_1 only), style weight 25 against
-    content 1 with painterly's relative losses, TV 0.01: the settings of the shipped model, chosen
-    over style weight 60 (trained side by side on a GPU: 60 hid the photo's content), and a
-    sigmoid output (in short runs it learned the paintings' textures far sooner than the
-    un-squashed ``"clamp"`` output).
+    content 1 with painterly's relative losses, TV 0.01.
     """
 
     content_weight: float = 1.0
@@ -61,23 +56,36 @@ class FeedForwardConfig:
     tv_weight: float = 1e-2
     content_layers: dict[str, float] = field(default_factory=lambda: {"relu3_3": 1.0})
     style_layers: dict[str, float] = field(default_factory=lambda: {n: 1.0 for n in DEFAULT_STYLE_LAYERS})
+
+    def loss_dict(self) -> dict[str, Any]:
+        """These settings as JSON-able values (the start of a config's ``to_dict()``)."""
+        return {"content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
+                "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers)}
+
+    def perceptual_loss(self) -> PerceptualLoss:
+        return PerceptualLoss(content_layers=dict(self.content_layers), style_layers=dict(self.style_layers),
+                              content_weight=self.content_weight, style_weight=self.style_weight,
+                              tv_weight=self.tv_weight)
+
+
+@dataclass
+class FeedForwardConfig(PerceptualSettings):
+    """Loss and model settings of a feed-forward training run (stored in checkpoints and models).
+
+    The loss defaults (:class:`PerceptualSettings`) are the settings of the shipped model, chosen
+    over style weight 60 (trained side by side on a GPU: 60 hid the photo's content), and so is the
+    sigmoid output (in short runs it learned the paintings' textures far sooner than the
+    un-squashed ``"clamp"`` output).
+    """
+
     style_size: int = 512  # longest side of the style images for their Gram matrices
     preset: str = "full"  # TransformerConfig preset for a new model
     output: str = "sigmoid"  # TransformerConfig.output for a new model
     crop_scale: tuple[float, float] = (1.0, 2.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
-            "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
-            "style_size": self.style_size, "preset": self.preset, "output": self.output,
-            "crop_scale": list(self.crop_scale),
-        }
-
-    def perceptual_loss(self) -> PerceptualLoss:
-        return PerceptualLoss(content_layers=dict(self.content_layers), style_layers=dict(self.style_layers),
-                              content_weight=self.content_weight, style_weight=self.style_weight,
-                              tv_weight=self.tv_weight)
+        return {**self.loss_dict(), "style_size": self.style_size, "preset": self.preset, "output": self.output,
+                "crop_scale": list(self.crop_scale)}
 
 
 @dataclass
@@ -102,7 +110,7 @@ def style_grams(encoder: VGGEncoder, images: Sequence[torch.Tensor], layers: Seq
     return {n: torch.stack(v) for n, v in out.items()}
 
 
-def _load_styles(paths: Sequence[str | os.PathLike], size: int) -> tuple[list[StyleInfo], list[torch.Tensor]]:
+def _load_styles(paths: Sequence[PathLike], size: int) -> tuple[list[StyleInfo], list[torch.Tensor]]:
     infos, tensors = [], []
     for p in paths:
         infos.append(style_info_for(p))
@@ -114,19 +122,10 @@ def _load_styles(paths: Sequence[str | os.PathLike], size: int) -> tuple[list[St
     return infos, tensors
 
 
-def train_feedforward(
-    styles: Sequence[str | os.PathLike],
-    data: str | os.PathLike | Sequence[str | os.PathLike],
-    out: str | os.PathLike,
-    config: FeedForwardConfig | None = None,
-    options: TrainOptions | None = None,
-    base: str | os.PathLike | None = None,
-    half: bool = False,
-    checkpoint: str | os.PathLike | None = None,
-    encoder_weights: VGGWeights | None = VGGWeights(),
-    model_config: TransformerConfig | None = None,
-    init: str | os.PathLike | None = None,
-) -> TrainSummary:
+def train_feedforward(styles: Sequence[PathLike], data: Paths, out: PathLike, config: FeedForwardConfig | None = None,
+                      options: TrainOptions | None = None, base: PathLike | None = None, half: bool = False,
+                      checkpoint: PathLike | None = None, encoder_weights: VGGWeights | None = VGGWeights(),
+                      model_config: TransformerConfig | None = None, init: PathLike | None = None) -> TrainSummary:
     """Train a multi-style model on ``styles`` (image paths) over the photos in ``data``.
 
     With ``base`` (a model file), ``styles`` are *added* to that model: only their new CIN rows
@@ -139,21 +138,9 @@ def train_feedforward(
     *all* of them: ``styles`` must be one painting per style of the model, matched by name (to
     train a model longer, e.g. the shipped one on a faster machine).
     """
-    config = config or FeedForwardConfig()
-    options = options or TrainOptions()
-    if options.samples_dir is None and options.sample_every:
-        options = replace(options, samples_dir=str(Path(out).with_suffix("")) + "-samples")
-    if not styles:
-        raise PainterlyError("give at least one style image")
-    if options.size % 4:
-        raise PainterlyError(f"--size must be a multiple of 4, got {options.size}")
-    if init is not None and base is not None:
-        raise PainterlyError("give either a model to add styles to or one to continue training, not both")
-    objective = FeedForwardObjective(styles, data, out, config, options, base, half, encoder_weights, model_config,
-                                     init)
-    run = train(objective, options, checkpoint or default_checkpoint(out))
-    return TrainSummary(run.output, run.result, objective.start.infos, [s.name for s in objective.start.new_infos],
-                        objective.net)
+    objective = FeedForwardObjective(styles, data, out, config or FeedForwardConfig(), options, base, half,
+                                     encoder_weights, model_config, init)
+    return objective.train(checkpoint)
 
 
 @dataclass
@@ -198,11 +185,26 @@ def _start(new_infos: list[StyleInfo], style_images: list[torch.Tensor], config:
 class FeedForwardObjective(Objective):
     """A multi-style network on ``styles`` (new, added to ``base`` or continuing ``init``); see the module docstring."""
 
-    def __init__(self, styles, data, out, config: FeedForwardConfig, options: TrainOptions, base, half: bool,
-                 encoder_weights: VGGWeights | None, model_config: TransformerConfig | None, init) -> None:
+    def __init__(self, styles: Sequence[PathLike], data: Paths, out: PathLike, config: FeedForwardConfig,
+                 options: TrainOptions | None, base: PathLike | None, half: bool, encoder_weights: VGGWeights | None,
+                 model_config: TransformerConfig | None, init: PathLike | None) -> None:
+        options = options or TrainOptions()
+        if options.samples_dir is None and options.sample_every:
+            options = replace(options, samples_dir=str(Path(out).with_suffix("")) + "-samples")
+        if not styles:
+            raise PainterlyError("give at least one style image")
+        options.check_size(4)
+        if init is not None and base is not None:
+            raise PainterlyError("give either a model to add styles to or one to continue training, not both")
         self.styles, self.data, self.out, self.settings, self.options = styles, data, out, config, options
         self.base, self.half, self.encoder_weights, self.model_config, self.init = (base, half, encoder_weights,
                                                                                     model_config, init)
+
+    def train(self, checkpoint: PathLike | None = None) -> TrainSummary:
+        """Run the training (checkpoint default: ``<out>.ckpt.safetensors``); what it produced."""
+        run = train(self, self.options, checkpoint or default_checkpoint(self.out))
+        start = self.start
+        return TrainSummary(run.output, run.result, start.infos, [s.name for s in start.new_infos], self.net)
 
     def build(self, device: torch.device, dist: DistInfo) -> torch.nn.Module:
         config, options = self.settings, self.options
@@ -218,9 +220,8 @@ class FeedForwardObjective(Objective):
         for p in self.trainable:
             p.requires_grad_(True)
         self.loss_fn = loss_fn = config.perceptual_loss()
-        self.encoder = VGGEncoder(loss_fn.layers, weights=self.encoder_weights).to(device)
-        if options.channels_last:
-            self.encoder.to(memory_format=torch.channels_last)
+        self.encoder = on_device(VGGEncoder(loss_fn.layers, weights=self.encoder_weights), device,
+                                 options.channels_last)
         grams = style_grams(self.encoder, [t.to(device) for t in start.style_images], list(loss_fn.style_layers))
         self.grams = {k: v.to(device) for k, v in grams.items()}
         self.dataset = ContentDataset(self.data, size=options.size, scale=config.crop_scale, device=device,
@@ -267,30 +268,18 @@ class FeedForwardObjective(Objective):
             "styles": [s.name for s in self.start.infos],
             "base": str(base) if base is not None else None,
             "init": str(init) if init is not None else None,
-            "batch_size": options.batch_size,
-            "size": options.size,
-            "lr": options.lr,
-            "lr_schedule": options.lr_schedule,
-            "warmup_steps": options.warmup_steps,
-            "seed": options.seed,
+            **options.run_config(),
         }
 
     def finish(self, model: torch.nn.Module, run: Run) -> str | None:
-        net, result, start, old_n = self.net, run.result, self.start, self.start.old_n
+        net, start, old_n = self.net, self.start, self.start.old_n
         for p in net.style_parameters():
             key = id(p)
             if key in self.frozen_rows and not torch.equal(p.detach()[:old_n].cpu(), self.frozen_rows[key].cpu()):
                 raise PainterlyError("internal error: a frozen style changed while adding styles")
         training = dict(start.prior.training) if start.prior is not None else {}
-        record = {
-            "steps": result.step, "stop_reason": result.stop_reason, "seconds": round(result.elapsed, 1),
-            "images_per_s": round(result.images_per_s, 2),
-            "final_losses": {k: round(v, 5) for k, v in result.losses.items()},
-            "device": str(run.device), "precision": "fp32" if run.trainer.dtype is None else "bf16",
-            "world_size": run.dist.world_size,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(run.started + result.elapsed)),
-            "data_images": len(self.dataset), "skipped_images": len(self.dataset.skipped), "config": self.config(),
-        }
+        record = {**run.record(), "data_images": len(self.dataset), "skipped_images": len(self.dataset.skipped),
+                  "config": self.config()}
         new_names = [s.name for s in start.new_infos]
         if self.base is not None:
             training.setdefault("added", []).append({"styles": new_names, **record})
