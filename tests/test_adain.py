@@ -242,9 +242,13 @@ def test_adain_training_continues_a_decoder(tmp_path):
     assert any(not torch.equal(va, vc)
                for va, vc in zip(a.state_dict().values(), c.state_dict().values(), strict=True))
     assert len(c.training_info["continued"]) == 2
-    with pytest.raises(PainterlyError, match="held-out"):
-        train_adain(photos, styles, tmp_path / "x.safetensors", AdaINTrainConfig(hold_out=("udnie",)),
+    # a new hold-out must be paintings it never trained on ("a" was trained on; udnie never was)
+    with pytest.raises(PainterlyError, match="hold-out paintings: it trained on a"):
+        train_adain(photos, styles, tmp_path / "x.safetensors", AdaINTrainConfig(hold_out=("a", "udnie")),
                     _train_options(1), encoder_weights=None, init=first)
+    wider = train_adain(photos, styles, tmp_path / "w.safetensors", AdaINTrainConfig(hold_out=("udnie",)),
+                        _train_options(1), encoder_weights=None, init=first)
+    assert wider.held_out == ["udnie"] and wider.trained_styles == ["a", "the-scream"]
 
 
 def test_train_adain_cli_trains_resumes_and_reports_errors(tmp_path, capsys):

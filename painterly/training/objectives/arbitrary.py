@@ -49,13 +49,28 @@ def preview_grid(contents: torch.Tensor, styles: Sequence[torch.Tensor], outputs
     return image_grid(tiles, ncol=1 + len(styles))
 
 
+def trained_paintings(record: dict[str, Any]) -> set[str]:
+    """Every painting a model's training record says it was trained on (first run and continuations)."""
+    names = set(record.get("trained_styles") or ())
+    for run in record.get("continued") or ():
+        names |= set(run.get("trained_styles") or ())
+    return names
+
+
 def check_continuation(init: PathLike, prior: dict[str, Any], config: Any) -> Any:
-    """The training config to continue a model trained with ``prior`` (its file's training record):
-    the same held-out paintings, or the generalization numbers would mean nothing."""
+    """The training config to continue a model trained with ``prior`` (its file's training record).
+
+    The held-out paintings must be ones it never trained on, or the generalization numbers would mean
+    nothing: the same hold-out as before, or a new one (a larger corpus' split) disjoint from its training.
+    """
     held = prior.get("held_out")
-    if held is not None and sorted(held) != sorted(config.hold_out):
-        raise PainterlyError(f"'{init}' was trained with held-out paintings {', '.join(held) or 'none'}; "
-                             f"continue it with the same --hold-out (got {', '.join(config.hold_out) or 'none'})")
+    if held is None or sorted(held) == sorted(config.hold_out):
+        return config
+    seen = sorted(trained_paintings(prior) & set(config.hold_out))
+    if seen or not trained_paintings(prior):
+        why = f"it trained on {', '.join(seen[:5])}" if seen else "its record does not say what it trained on"
+        raise PainterlyError(f"'{init}' cannot be continued with these --hold-out paintings: {why} "
+                             f"(its held-out paintings were {', '.join(held) or 'none'})")
     return config
 
 
