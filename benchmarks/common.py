@@ -100,7 +100,8 @@ def machine() -> dict:
 
     facts: dict = {**cpu_summary(), "cores": os.cpu_count(), "python": platform.python_version(),
                    "commit": git_commit(), "load_average": os.getloadavg(),
-                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")}
     for package in ("torch", "onnxruntime", "numpy", "pillow"):
         try:
             facts[package] = metadata.version(package)
@@ -123,6 +124,8 @@ def machine_line(facts: dict) -> str:
     shown = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
     isa = ", ".join(f for f in facts.get("isa", []) if f in shown)
     commit = str(facts.get("commit"))[:12]
+    cap = facts.get("onednn_max_cpu_isa")
+    isa = f"{isa or 'no AVX-512/AMX'}; torch's oneDNN capped at ONEDNN_MAX_CPU_ISA={cap}" if cap else isa
     return (f"CPU: {facts.get('cpu')} ({facts.get('cores')} cores; {isa or 'no AVX-512/AMX'}), "
             f"torch {facts.get('torch')}, onnxruntime {facts.get('onnxruntime')}, commit {commit}")
 

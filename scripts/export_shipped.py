@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write the shipped ONNX files (names fixed by the ONNX contract) into painterly/pretrained/.
 
-multistyle.{fp32,int8}.onnx, adain_decoder.{fp32,int8}.onnx and vgg19_relu4_1.{fp32,int8}.onnx; fp32 files
+multistyle.{fp32,int8}.onnx, adain_decoder.{fp32,int8}.onnx and vgg19_relu4_1.{fp32,int8}.onnx, and
+multistyle_slim.{fp32,int8}.onnx where the distilled student multistyle_slim.safetensors is shipped; fp32 files
 store their weights as fp16 (cast back in the graph). Every file is validated against the torch model on
 the bundled photos (numbers printed and stored in its metadata). ``--only`` picks some of them.
 
@@ -20,25 +21,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from painterly.export import SHIPPED, export  # noqa: E402
+from painterly.export import export  # noqa: E402
 
-#: file stem -> (model argument, part)
-FILES = {"multistyle": ("shipped", None), "adain_decoder": ("adain", "decoder"), "vgg19_relu4_1": ("adain", "encoder")}
-KINDS = {"multistyle": "stylize", "adain_decoder": "decoder", "vgg19_relu4_1": "encoder"}
+PRETRAINED = ROOT / "painterly" / "pretrained"
+#: file stem (the ONNX file is <stem>.<precision>.onnx) -> (model argument, part)
+FILES = {"multistyle": ("shipped", None), "adain_decoder": ("adain", "decoder"), "vgg19_relu4_1": ("adain", "encoder"),
+         "multistyle_slim": (str(PRETRAINED / "multistyle_slim.safetensors"), None)}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out-dir", default=str(ROOT / "painterly" / "pretrained"))
+    p.add_argument("--out-dir", default=str(PRETRAINED))
     p.add_argument("--only", nargs="+", default=None, help="e.g. multistyle.int8 adain_decoder.fp32")
     p.add_argument("--size", type=int, default=384, help="validation size (longest side)")
     args = p.parse_args(argv)
-    wanted = args.only or [f"{s}.{prec}" for s in FILES for prec in ("fp32", "int8")]
+    present = [s for s, (model, _) in FILES.items() if model in ("shipped", "adain") or Path(model).is_file()]
+    wanted = args.only or [f"{s}.{prec}" for s in present for prec in ("fp32", "int8")]
     summary = {}
     for item in wanted:
         stem, precision = item.split(".")
         model, part = FILES[stem]
-        out = Path(args.out_dir) / SHIPPED[KINDS[stem]].format(precision=precision)
+        out = Path(args.out_dir) / f"{stem}.{precision}.onnx"
         start = time.perf_counter()
         meta = export(model, out, precision, part=part, size=args.size)
         summary[out.name] = {"bytes": out.stat().st_size, "seconds": round(time.perf_counter() - start, 1),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -266,5 +267,9 @@ def test_distill_task_loss_uses_the_teachers_own_loss(tmp_path):
     assert losses["total"] == pytest.approx(losses["pixel"] + losses["content"] + losses["style"] + losses["task"],
                                             rel=1e-4)
     assert load_model(run.output).training["distill"]["task_weight"] == 2.0
+    # steps whose batch holds only mixes of two styles have no task term: logged as 0, not missing
+    mixed = distill(teacher, photos, tmp_path / "m.safetensors", replace(cfg, mix_prob=1.0),
+                    _distill_opts(2, checkpoint_every=0), encoder_weights=None)
+    assert mixed.result.losses["task"] == 0.0
     with pytest.raises(PainterlyError, match="task-weight"):  # the teacher's paintings must be bundled ones
         distill(_teacher(tmp_path), photos, tmp_path / "t.safetensors", cfg, _distill_opts(1), encoder_weights=None)

@@ -94,3 +94,17 @@ def test_cpu_summary():
     info = cpuinfo.cpu_summary()
     assert info["cpu"] and set(info["isa"]) <= set(cpuinfo.ISA_FLAGS)
     assert cpuinfo.has_native_bf16() == any(f in cpuinfo.cpu_flags() for f in cpuinfo.BF16_FLAGS)
+
+
+def test_bf16_cache_is_per_onednn_isa_cap(fresh_bf16, monkeypatch, tmp_path):
+    # the same CPU under ONEDNN_MAX_CPU_ISA (e.g. AMX switched off) is measured on its own
+    monkeypatch.setattr(fresh_bf16.cpuinfo, "has_native_bf16", lambda: True)
+    speedups = iter([3.0, 1.05])
+    monkeypatch.setattr(fresh_bf16, "measure_bf16_speedup", lambda: next(speedups))
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    assert fresh_bf16.cpu_bf16_fast() is True
+    fresh_bf16.cpu_bf16_fast.cache_clear()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert fresh_bf16._precision_key().endswith("|isa<=avx512_core_bf16")
+    assert fresh_bf16.cpu_bf16_fast() is False

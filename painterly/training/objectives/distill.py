@@ -238,9 +238,9 @@ class DistillObjective(Objective):
         feats = self.encoder(y)
         out = match_teacher(y, target, self.settings.pixel_weight, self.loss, self.encoder, feats)
         task = self.task(x, y, feats, style, self.encoder)
-        if task is not None:
-            out["task"] = task
-            out["total"] = out["total"] + task
+        # every step logs the same terms: a batch of mixes only has no task loss (zero)
+        out["task"] = task if task is not None else y.new_zeros(())
+        out["total"] = out["total"] + out["task"]
         return out
 
     def config(self) -> dict[str, Any]:
