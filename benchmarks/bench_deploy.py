@@ -10,7 +10,9 @@ its fastest and median round), so a busy machine slows them all alike. styletran
 0.1.0 (onnxruntime, 26 built-in styles) is the tool a user would pick instead; ``make bench``
 installs it into the bench environment only. Quality: the content and style (Gram) loss of each
 painterly variant on 3 photos x 3 styles at 512 px, relative to the full fp32 model's.
-Writes ``results/deploy.json`` and ``results/deploy.md``.
+Writes ``results/deploy.json`` and ``results/deploy.md`` (``--name`` for another name). A CPU without AMX is
+approximated on one with it by ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` (AVX-512 with bf16 and VNNI, as on
+AMD Zen 4) or ``=AVX2`` (a laptop): that caps torch's oneDNN kernels only, not onnxruntime's.
 """
 
 from __future__ import annotations
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--install-size", action="store_true", help="measure fresh-venv install sizes (slow)")
     p.add_argument("--quick", action="store_true", help="smoke test: 256 px, one round, no quality")
+    p.add_argument("--name", default="deploy", help="results/NAME.{json,md} (e.g. deploy_avx2 for a run under "
+                   "ONEDNN_MAX_CPU_ISA=AVX2, which the stamp records)")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.rounds = [256], 1
@@ -207,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                                       f"{v['style_rel']:.3f}"] for k, v in scores.items()]))
     table = "\n".join(lines)
     print(table)
-    write_results("deploy", {"machine": facts, "records": records, "model_mib": sizes, "install_mib": install,
+    write_results(args.name, {"machine": facts, "records": records, "model_mib": sizes, "install_mib": install,
                              "quality": scores, "threads": os.cpu_count()}, table, quick=args.quick)
     return 0
 
