@@ -35,19 +35,21 @@ def score_stylization(
     style_weights: Sequence[float] | None = None,
     style_scale: float = 1.0,
     device: torch.device | str = "cpu",
+    encoder: VGGEncoder | None = None,
 ) -> dict[str, float]:
     """Weighted content, style, TV and total loss of ``output`` for ``content`` and ``styles``, in fp32.
 
     The content image is resized to ``size`` (longest side), the styles to ``size * style_scale``,
     as :func:`painterly.optimize` prepares its targets; the output is resized to the content's size.
-    ``loss`` defaults to the :func:`painterly.optimize` defaults.
+    ``loss`` defaults to the :func:`painterly.optimize` defaults. ``encoder``: a VGG encoder with the
+    loss' layers to reuse across calls (default: a new one, weights loaded each call).
     """
     from .methods.optimize import OptimizeConfig, normalize_weights
 
     loss = loss or OptimizeConfig().loss()
     styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     weights = normalize_weights(style_weights, len(styles))
-    encoder = VGGEncoder(loss.layers, weights=VGGWeights()).to(device)
+    encoder = encoder if encoder is not None else VGGEncoder(loss.layers, weights=VGGWeights()).to(device)
     content_img = load_image(content, size)
     out_img = load_image(output)
     if out_img.size != content_img.size:
