@@ -31,33 +31,15 @@ DEFAULT_EPS = 1e-3
 DEFAULT_STRIP_PIXELS = 1 << 20
 
 
-def _cubic(d: np.ndarray, a: float = -0.5) -> np.ndarray:
-    """Keys' cubic convolution kernel (Catmull-Rom for ``a = -0.5``, as Pillow's BICUBIC)."""
-    d = np.abs(d)
-    near = ((a + 2) * d - (a + 3)) * d * d + 1
-    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
-    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
-
-
-def taps(n_out: int, n_in: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Source indices and weights (each ``(n_out, k)``) of a 1-D resize from ``n_in`` to ``n_out`` samples,
-    pixel centres aligned; ``kind``: ``"cubic"`` (4 taps) or ``"linear"`` (2). Edges are replicated."""
-    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-    base = np.floor(src).astype(np.int64)
-    offsets = np.arange(-1, 3) if kind == "cubic" else np.arange(0, 2)
-    idx = base[:, None] + offsets[None, :]
-    dist = src[:, None] - idx
-    w = _cubic(dist) if kind == "cubic" else np.maximum(0.0, 1.0 - np.abs(dist))
-    w = w / w.sum(axis=1, keepdims=True)
-    return np.clip(idx, 0, n_in - 1), w.astype(np.float32)
-
-
-def _resample(arr: np.ndarray, rows: tuple[np.ndarray, np.ndarray], cols: tuple[np.ndarray, np.ndarray],
-              first: int) -> np.ndarray:
-    """Separable resize of ``arr`` (n, w, C), whose row 0 is source row ``first``, to the given taps."""
-    (ri, rw), (ci, cw) = rows, cols
-    v = sum(rw[:, k, None, None] * arr[ri[:, k] - first] for k in range(ri.shape[1]))
-    return sum(cw[None, :, k, None] * v[:, ci[:, k]] for k in range(ci.shape[1]))
+def _resize_rows(plane: np.ndarray, first: int, rows: tuple[int, int], scale: float, width: int,
+                 resample: Image.Resampling) -> np.ndarray:
+    """Output rows ``rows`` (of an image ``width`` wide, ``scale`` source rows per output row) of the resize
+    of ``plane`` (float32 (n, w)), which holds source rows ``first`` onwards: Pillow's filters on the exact
+    output grid of the whole image, so strips agree with one whole resize."""
+    r0, r1 = rows
+    box = (0.0, r0 * scale - first, float(plane.shape[1]), r1 * scale - first)
+    img = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), mode="F")
+    return np.asarray(img.resize((width, r1 - r0), resample, box=box))
 
 
 def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
@@ -100,28 +82,34 @@ def guided_upsample(low: Image.Image | np.ndarray, guide: Image.Image | np.ndarr
     ``guide_low``: the photo at ``low``'s size as the network saw it (default: ``guide`` downscaled with
     Lanczos). ``strip_pixels``: output pixels computed at once (bounds the memory).
     """
-    p, g = _as_rgb(low), _as_rgb(guide)
-    (h, w), (hh, ww) = p.shape[:2], g.shape[:2]
+    if not isinstance(guide, Image.Image):
+        guide = Image.fromarray(_as_rgb(guide))
+    guide = guide.convert("RGB")
+    p = _as_rgb(low)
+    (h, w), (ww, hh) = p.shape[:2], guide.size
     if guide_low is None:
-        guide_low = Image.fromarray(g).resize((w, h), Image.Resampling.LANCZOS)
+        guide_low = guide.resize((w, h), Image.Resampling.LANCZOS)
     gl = _as_rgb(guide_low)
     if gl.shape != p.shape:
         raise ValueError(f"guide_low is {gl.shape[1]}x{gl.shape[0]}, the stylized image {w}x{h}")
-    cubic_r, linear_r = taps(hh, h, "cubic"), taps(hh, h, "linear")
-    cubic_c, linear_c = taps(ww, w, "cubic"), taps(ww, w, "linear")
-    out = np.empty((hh, ww, 3), dtype=np.uint8)
+    scale = h / hh
+    cubic, linear = Image.Resampling.BICUBIC, Image.Resampling.BILINEAR
+    out = Image.new("RGB", (ww, hh))
     step = max(1, strip_pixels // ww)
     for r0 in range(0, hh, step):
-        r1 = min(hh, r0 + step)
-        cr, lr = (cubic_r[0][r0:r1], cubic_r[1][r0:r1]), (linear_r[0][r0:r1], linear_r[1][r0:r1])
-        lo = int(min(cr[0].min(), lr[0].min()))
-        hi = int(max(cr[0].max(), lr[0].max())) + 1
-        b0, b1 = max(0, lo - 2 * radius), min(h, hi + 2 * radius)  # the box filters' halo, twice
+        rows = (r0, min(hh, r0 + step))
+        # the source rows the filters reach (bicubic: 2 on each side), then the box filters' halo, twice
+        lo, hi = max(0, int(r0 * scale) - 3), min(h, int(np.ceil(rows[1] * scale)) + 3)
+        b0, b1 = max(0, lo - 2 * radius), min(h, hi + 2 * radius)
         a = coefficients(gl[b0:b1] / 255.0, p[b0:b1] / 255.0, radius, eps)[lo - b0:hi - b0]
-        low_rgb = np.concatenate([p[lo:hi], gl[lo:hi]], axis=-1).astype(np.float32) / 255.0
-        up = _resample(low_rgb, cr, cubic_c, lo)
-        up_a = _resample(a.reshape(hi - lo, w, 9), lr, linear_c, lo).reshape(r1 - r0, ww, 3, 3)
-        detail = g[r0:r1].astype(np.float32) / 255.0 - up[..., 3:]
-        res = up[..., :3] + np.einsum("nwij,nwj->nwi", up_a, detail)
-        out[r0:r1] = np.clip(np.rint(res * 255.0), 0, 255).astype(np.uint8)
-    return Image.fromarray(out)
+        g = np.asarray(guide.crop((0, r0, ww, rows[1])))
+        strip = np.empty((rows[1] - r0, ww, 3), dtype=np.uint8)
+        detail = [g[..., j] / np.float32(255.0)
+                  - _resize_rows(gl[lo:hi, :, j] / np.float32(255.0), lo, rows, scale, ww, cubic) for j in range(3)]
+        for i in range(3):
+            res = _resize_rows(p[lo:hi, :, i] / np.float32(255.0), lo, rows, scale, ww, cubic).copy()
+            for j in range(3):
+                res += _resize_rows(a[..., i, j], lo, rows, scale, ww, linear) * detail[j]
+            strip[..., i] = np.clip(np.rint(res * 255.0), 0, 255)
+        out.paste(Image.fromarray(strip), (0, r0))
+    return out
