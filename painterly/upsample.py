@@ -1,4 +1,5 @@
-"""Edge-aware upsampling of a low-resolution stylization, guided by the full-resolution photo (numpy only).
+"""Edge-aware upsampling of a low-resolution stylization, guided by the full-resolution photo (numpy and
+Pillow, no torch).
 
 The stylized image ``p`` (h x w) is upsampled with bicubic filtering, and the photo's high frequencies that
 the network never saw, ``I - up(I_low)`` (the full-resolution photo minus the upsampled copy the network
@@ -6,12 +7,15 @@ was given), are added back through a local linear model of the stylization: in e
 low-resolution images ``p ~ A I_low + b`` (the colour guided filter of He et al., least squares with
 ridge ``eps``), and
 
-    out = up(p) + up(A) (I - up(I_low))
+    out = up(p + t - K t) + up(A) (I - up(I_low)),    t = p - A I_low
 
 with ``A`` box-averaged and upsampled bilinearly (the fast guided filter's coefficient upsampling). Where
 the photo has an edge, the result gets it at full sharpness with the stylization's local contrast; in flat
 regions (photo variance well under ``eps``) ``A`` vanishes and the result is ``p`` bicubically upsampled,
-so photo noise is not painted in. Downscaled again, the result is ``p``: the look is kept.
+so photo noise is not painted in. ``t`` is the stylization's own texture (the strokes the photo does not
+explain); ``K`` is the blur of a bicubic-up, Lanczos-down round trip, so ``t - K t`` pre-sharpens the
+strokes against it (one step of back-projection): downscaled again, the result is ``p``, its strokes
+included, and the look is kept.
 
 Everything runs in strips of output rows (the coefficients of a strip are computed from the few
 low-resolution rows it needs), so memory stays bounded for any size, and the strips agree exactly.
@@ -27,7 +31,7 @@ DEFAULT_RADIUS = 2
 #: Ridge of the local linear fit, in squared [0, 1] intensity: windows with a photo standard deviation well
 #: under ``sqrt(eps)`` (about 8/255) get no photo detail.
 DEFAULT_EPS = 1e-3
-#: Output pixels per strip (about 64 MB of float32 working arrays).
+#: Output pixels per strip (about 90 MB of working arrays).
 DEFAULT_STRIP_PIXELS = 1 << 20
 
 
@@ -69,6 +73,29 @@ def coefficients(guide: np.ndarray, p: np.ndarray, radius: int = DEFAULT_RADIUS,
     return _box_mean(a, radius).astype(np.float32)
 
 
+def roundtrip_kernel(n_low: int, n_high: int, tol: float = 1e-3) -> np.ndarray:
+    """The 1-D blur (odd length, sums to one) of upsampling ``n_low`` samples to ``n_high`` with Pillow's
+    bicubic filter and downscaling back with Lanczos: its response to an impulse, taps under ``tol`` cut."""
+    n = 33
+    x = np.zeros((1, n), np.float32)
+    x[0, n // 2] = 1.0
+    up = Image.fromarray(x, mode="F").resize((max(n, round(n * n_high / n_low)), 1), Image.Resampling.BICUBIC)
+    k = np.asarray(up.resize((n, 1), Image.Resampling.LANCZOS), dtype=np.float64)[0]
+    r = max([0, *(abs(i - n // 2) for i in np.flatnonzero(np.abs(k) >= tol))])
+    k = k[n // 2 - r:n // 2 + r + 1]
+    return (k / k.sum()).astype(np.float32)
+
+
+def _convolve(x: np.ndarray, k: np.ndarray, axis: int) -> np.ndarray:
+    """``x`` convolved with the symmetric kernel ``k`` along ``axis``, edges replicated."""
+    r = len(k) // 2
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (r, r)
+    xp = np.pad(x, pad, mode="edge")
+    n = x.shape[axis]
+    return sum(k[i] * np.take(xp, np.arange(i, i + n), axis=axis) for i in range(len(k)))
+
+
 def _as_rgb(img: Image.Image | np.ndarray) -> np.ndarray:
     return np.asarray(img.convert("RGB") if isinstance(img, Image.Image) else img, dtype=np.uint8)
 
@@ -93,21 +120,28 @@ def guided_upsample(low: Image.Image | np.ndarray, guide: Image.Image | np.ndarr
     if gl.shape != p.shape:
         raise ValueError(f"guide_low is {gl.shape[1]}x{gl.shape[0]}, the stylized image {w}x{h}")
     scale = h / hh
+    ky, kx = roundtrip_kernel(h, hh), roundtrip_kernel(w, ww)
     cubic, linear = Image.Resampling.BICUBIC, Image.Resampling.BILINEAR
     out = Image.new("RGB", (ww, hh))
     step = max(1, strip_pixels // ww)
     for r0 in range(0, hh, step):
         rows = (r0, min(hh, r0 + step))
-        # the source rows the filters reach (bicubic: 2 on each side), then the box filters' halo, twice
+        # low rows the resizes reach (bicubic: 2 on each side); around them the sharpening's reach, and the
+        # box filters' halo, twice
         lo, hi = max(0, int(r0 * scale) - 3), min(h, int(np.ceil(rows[1] * scale)) + 3)
-        b0, b1 = max(0, lo - 2 * radius), min(h, hi + 2 * radius)
-        a = coefficients(gl[b0:b1] / 255.0, p[b0:b1] / 255.0, radius, eps)[lo - b0:hi - b0]
+        b0, b1 = max(0, lo - len(ky) // 2 - 2 * radius), min(h, hi + len(ky) // 2 + 2 * radius)
+        gb, pb = gl[b0:b1] / np.float32(255.0), p[b0:b1] / np.float32(255.0)
+        a = coefficients(gb, pb, radius, eps)
+        texture = pb - np.einsum("nmij,nmj->nmi", a, gb)  # what the photo's local linear model does not explain
+        blurred = _convolve(_convolve(texture, ky, 0), kx, 1)
+        sharp = (pb + texture - blurred)[lo - b0:hi - b0]
+        a, gb = a[lo - b0:hi - b0], gb[lo - b0:hi - b0]
         g = np.asarray(guide.crop((0, r0, ww, rows[1])))
         strip = np.empty((rows[1] - r0, ww, 3), dtype=np.uint8)
-        detail = [g[..., j] / np.float32(255.0)
-                  - _resize_rows(gl[lo:hi, :, j] / np.float32(255.0), lo, rows, scale, ww, cubic) for j in range(3)]
+        detail = [g[..., j] / np.float32(255.0) - _resize_rows(gb[..., j], lo, rows, scale, ww, cubic)
+                  for j in range(3)]
         for i in range(3):
-            res = _resize_rows(p[lo:hi, :, i] / np.float32(255.0), lo, rows, scale, ww, cubic).copy()
+            res = _resize_rows(sharp[..., i], lo, rows, scale, ww, cubic).copy()
             for j in range(3):
                 res += _resize_rows(a[..., i, j], lo, rows, scale, ww, linear) * detail[j]
             strip[..., i] = np.clip(np.rint(res * 255.0), 0, 255)
