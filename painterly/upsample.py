@@ -7,15 +7,15 @@ was given), are added back through a local linear model of the stylization: in e
 low-resolution images ``p ~ A I_low + b`` (the colour guided filter of He et al., least squares with
 ridge ``eps``), and
 
-    out = up(p + t - K t) + up(A) (I - up(I_low)),    t = p - A I_low
+    out = up(p + sum_j (1 - K)^j t) + up(A) (I - up(I_low)),    t = p - A I_low
 
 with ``A`` box-averaged and upsampled bilinearly (the fast guided filter's coefficient upsampling). Where
 the photo has an edge, the result gets it at full sharpness with the stylization's local contrast; in flat
 regions (photo variance well under ``eps``) ``A`` vanishes and the result is ``p`` bicubically upsampled,
 so photo noise is not painted in. ``t`` is the stylization's own texture (the strokes the photo does not
-explain); ``K`` is the blur of a bicubic-up, Lanczos-down round trip, so ``t - K t`` pre-sharpens the
-strokes against it (one step of back-projection): downscaled again, the result is ``p``, its strokes
-included, and the look is kept.
+explain); ``K`` is the blur of a bicubic-up, Lanczos-down round trip, and the series (j = 1..3, the
+Neumann series of ``K^-1 - 1``) pre-sharpens the strokes against it, as back-projection would: downscaled
+again, the result is ``p``, its strokes included, and the look is kept.
 
 Everything runs in strips of output rows (the coefficients of a strip are computed from the few
 low-resolution rows it needs), so memory stays bounded for any size, and the strips agree exactly.
@@ -31,6 +31,8 @@ DEFAULT_RADIUS = 2
 #: Ridge of the local linear fit, in squared [0, 1] intensity: windows with a photo standard deviation well
 #: under ``sqrt(eps)`` (about 8/255) get no photo detail.
 DEFAULT_EPS = 1e-3
+#: Terms of the series that undoes the round-trip blur on the strokes (see the module docstring).
+DEFAULT_SHARPEN_STEPS = 3
 #: Output pixels per strip (about 90 MB of working arrays).
 DEFAULT_STRIP_PIXELS = 1 << 20
 
@@ -102,12 +104,14 @@ def _as_rgb(img: Image.Image | np.ndarray) -> np.ndarray:
 
 def guided_upsample(low: Image.Image | np.ndarray, guide: Image.Image | np.ndarray,
                     guide_low: Image.Image | np.ndarray | None = None, *, radius: int = DEFAULT_RADIUS,
-                    eps: float = DEFAULT_EPS, strip_pixels: int = DEFAULT_STRIP_PIXELS) -> Image.Image:
+                    eps: float = DEFAULT_EPS, sharpen_steps: int = DEFAULT_SHARPEN_STEPS,
+                    strip_pixels: int = DEFAULT_STRIP_PIXELS) -> Image.Image:
     """``low`` (the stylized image) brought to the size of ``guide`` (the full-resolution photo), with the
     photo's edges and detail restored (see the module docstring).
 
     ``guide_low``: the photo at ``low``'s size as the network saw it (default: ``guide`` downscaled with
-    Lanczos). ``strip_pixels``: output pixels computed at once (bounds the memory).
+    Lanczos). ``sharpen_steps``: terms of the series that pre-sharpens the strokes (0: none).
+    ``strip_pixels``: output pixels computed at once (bounds the memory).
     """
     if not isinstance(guide, Image.Image):
         guide = Image.fromarray(_as_rgb(guide))
@@ -129,12 +133,16 @@ def guided_upsample(low: Image.Image | np.ndarray, guide: Image.Image | np.ndarr
         # low rows the resizes reach (bicubic: 2 on each side); around them the sharpening's reach, and the
         # box filters' halo, twice
         lo, hi = max(0, int(r0 * scale) - 3), min(h, int(np.ceil(rows[1] * scale)) + 3)
-        b0, b1 = max(0, lo - len(ky) // 2 - 2 * radius), min(h, hi + len(ky) // 2 + 2 * radius)
+        reach = sharpen_steps * (len(ky) // 2) + 2 * radius
+        b0, b1 = max(0, lo - reach), min(h, hi + reach)
         gb, pb = gl[b0:b1] / np.float32(255.0), p[b0:b1] / np.float32(255.0)
         a = coefficients(gb, pb, radius, eps)
         texture = pb - np.einsum("nmij,nmj->nmi", a, gb)  # what the photo's local linear model does not explain
-        blurred = _convolve(_convolve(texture, ky, 0), kx, 1)
-        sharp = (pb + texture - blurred)[lo - b0:hi - b0]
+        sharp = pb
+        for _ in range(sharpen_steps):  # p + sum_j (1 - K)^j t (see the module docstring)
+            texture = texture - _convolve(_convolve(texture, ky, 0), kx, 1)
+            sharp = sharp + texture
+        sharp = sharp[lo - b0:hi - b0]
         a, gb = a[lo - b0:hi - b0], gb[lo - b0:hi - b0]
         g = np.asarray(guide.crop((0, r0, ww, rows[1])))
         strip = np.empty((rows[1] - r0, ww, 3), dtype=np.uint8)
