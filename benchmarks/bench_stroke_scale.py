@@ -81,7 +81,7 @@ def score(path: Path, reference_side: int) -> dict:
     return {"style": s["style"], "content": s["content"]}
 
 
-def strip(paths: dict[tuple[int, str], Path], sizes: list[int], labels: dict[str, str], dest: Path) -> None:
+def strip(paths: dict[tuple[int, str], Path], sizes: list[int], labels: dict[str, str]):
     """The same region of each result at the same display size: columns by size, rows by mode."""
     from PIL import Image, ImageDraw
 
@@ -99,8 +99,7 @@ def strip(paths: dict[tuple[int, str], Path], sizes: list[int], labels: dict[str
             x, y = pad + c * (TILE + pad), pad + r * (TILE + label_h + pad)
             sheet.paste(crop, (x, y))
             draw.text((x + 2, y + TILE + 3), f"{size} px, {labels[mode]}", fill=(0, 0, 0))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(dest, quality=82, optimize=True)
+    return sheet
 
 
 def main() -> None:
@@ -131,7 +130,7 @@ def main() -> None:
                       flush=True)
         for rec in records:
             rec.update(score(paths[(rec["size"], rec["mode"])], sizes[0]))
-        strip(paths, sizes, labels, RESULTS / "logs" / "stroke_scale.quick.jpg" if args.quick else STRIP)
+        sheet = strip(paths, sizes, labels)
     ref = next(r["style"] for r in records if r["size"] == sizes[0] and r["mode"] == "on")
     for rec in records:
         rec["style_ratio"] = rec["style"] / ref
@@ -142,6 +141,10 @@ def main() -> None:
     print(table)
     write_results("stroke_scale", {"machine": machine(), "photo": PHOTO.name, "style": STYLE,
                                    "reference_side": sizes[0], "records": records}, table, quick=args.quick)
+    dest = RESULTS / "logs" / "stroke_scale.quick.jpg" if args.quick else STRIP  # after the commit stamp
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(dest, quality=82, optimize=True)
+    print(f"wrote {dest}")
 
 
 if __name__ == "__main__":
