@@ -120,6 +120,14 @@ def test_options_keep_working_with_stroke_scale():
     assert painterly.stylize(rgba, model=spy, size=64, stroke_scale=32).size == (64, 38)
 
 
+def test_transfer_with_a_mask_at_the_working_size():
+    photo = noise(64, 48)
+    mask = Image.fromarray(np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None], 48, axis=0))
+    out = painterly.transfer(photo, ["udnie", "great-wave"], mask=mask, style_size=32, engine="onnxruntime",
+                             stroke_scale=32)
+    assert out.size == photo.size
+
+
 def test_video_painter_passes_the_stroke_scale():
     spy = Spy()
     paint = style_painter("ink", model=spy, stroke_scale=32)
