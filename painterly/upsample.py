@@ -51,14 +51,16 @@ def _resize_rows(plane: np.ndarray, first: int, rows: tuple[int, int], scale: fl
 def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
     """Mean of (n, m, ...) over (2r+1)^2 windows clipped to the array (a window's count of valid pixels)."""
     def along(a: np.ndarray, axis: int) -> np.ndarray:
-        n = a.shape[axis]
-        c = np.cumsum(a, axis=axis)
-        c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
+        a = np.moveaxis(a, axis, 0)
+        n = a.shape[0]
+        c = np.cumsum(a, axis=0)
+        # window sums c[i + r] - c[i - r - 1], indices clipped to the array: pad the running sum with r zeros
+        # before (and a zero for "nothing yet") and r copies of the total after
+        c = np.concatenate([np.zeros((r + 1, *a.shape[1:]), a.dtype), c, np.repeat(c[-1:], r, axis=0)])
         i = np.arange(n)
-        hi, lo = np.minimum(i + r + 1, n), np.maximum(i - r, 0)
-        shape = [1] * a.ndim
-        shape[axis] = n
-        return (np.take(c, hi, axis=axis) - np.take(c, lo, axis=axis)) / (hi - lo).reshape(shape)
+        count = (np.minimum(i + r, n - 1) - np.maximum(i - r, 0) + 1).astype(a.dtype)
+        sums = c[2 * r + 1:2 * r + 1 + n] - c[:n]
+        return np.moveaxis(sums / count.reshape(-1, *[1] * (a.ndim - 1)), 0, axis)
 
     return along(along(x, 0), 1)
 
