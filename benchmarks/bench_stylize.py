@@ -6,7 +6,8 @@ Each measurement runs in its own process, so its peak memory is its own. Rows:
   (contiguous layout, ``no_grad``): the denominator of the speed-up.
 * ``painterly``: :func:`painterly.stylize` with the shipped model, default settings
   (engine="auto": the faster engine here; on torch bf16 where measured faster, channels-last), whole call.
-* ``huge``: :func:`painterly.stylize` on a 4096x4096 image (blended tiles): time and peak memory.
+* ``huge``: :func:`painterly.stylize` on a 4096x4096 image, stroke scale off (the network sees every pixel,
+  in blended tiles): time and peak memory (``bench_stroke_scale.py`` measures the default).
 * ``bf16-diff``: mean and max absolute difference (in 0-255 levels) between the bf16 and fp32
   results of :func:`painterly.stylize` at 1024 px (the quality cost of the fast path).
 * ``train fp32`` / ``train bf16``: :func:`painterly.training.objectives.feedforward.train_feedforward`
@@ -75,7 +76,7 @@ def child(mode: str, size: int, repeats: int) -> dict:
 
         img = Image.open(PHOTO).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
         t = time.perf_counter()
-        painterly.stylize(img, "starry-night")
+        painterly.stylize(img, "starry-night", stroke_scale=None)  # the network sees every pixel: tiles
         return {"seconds": time.perf_counter() - t}
     if mode == "bf16-diff":
         import numpy as np

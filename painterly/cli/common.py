@@ -24,6 +24,15 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="fast: the int8 model where shipped (default); high: full precision")
 
 
+def add_stroke_scale_option(p: argparse.ArgumentParser) -> None:
+    """``--stroke-scale`` (stylize, transfer, video); checked by :func:`painterly.stroke_scale.check_stroke_scale`."""
+    p.add_argument("--stroke-scale", default="1", metavar="X",
+                   help="stroke size relative to the image: the network paints a 1024/X px copy (when the image is "
+                        "larger) and the result is guided-upsampled from the photo, so any output size keeps the look "
+                        "of the 1024 px result (default 1; >1 bolder strokes, <1 finer; 0 or off: the network sees "
+                        "every pixel, strokes of a fixed size in pixels)")
+
+
 def check_output(path: str) -> Path:
     """The output path, refused early when its extension cannot be written."""
     out = Path(path)

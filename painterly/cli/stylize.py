@@ -13,7 +13,8 @@ from pathlib import Path
 from ..errors import ImageError, PainterlyError
 from ..imageio import SAVE_FORMATS, find_images, save_image
 from ..methods.stylize import load_stylizer, stylize
-from .common import add_engine_options
+from ..stroke_scale import check_stroke_scale
+from .common import add_engine_options, add_stroke_scale_option
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_engine_options(p)
     p.add_argument("--device", default=None, help="torch: cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="torch only")
-    p.add_argument("--tile-size", type=int, default=1024, help="process larger images in tiles of this size")
+    add_stroke_scale_option(p)
+    p.add_argument("--tile-size", type=int, default=1024, help="run larger network inputs in tiles of this size")
 
 
 def parse_styles(specs: list[str]) -> dict[str, float]:
@@ -68,6 +70,7 @@ def _inputs(specs: list[str]) -> list[tuple[Path, Path]]:
 
 def run(args: argparse.Namespace) -> int:
     styles = parse_styles(args.style)
+    stroke_scale = check_stroke_scale(args.stroke_scale)
     model = load_stylizer(args.model, args.engine, args.quality, args.device, args.precision)
     model.style_weights(styles)  # unknown names fail before any work
     tag = "+".join(styles)
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     for (src, _), dst in zip(items, targets, strict=True):
         try:
             img = stylize(src, styles, size=args.size, strength=args.strength, preserve_color=args.preserve_color,
-                          model=model, tile_size=args.tile_size)
+                          model=model, tile_size=args.tile_size, stroke_scale=stroke_scale)
             save_image(img, dst)
         except ImageError as exc:
             if len(items) == 1:

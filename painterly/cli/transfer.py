@@ -11,8 +11,9 @@ import argparse
 from ..errors import PainterlyError
 from ..imageio import save_image
 from ..methods.transfer import METHODS, generate_transformer, transfer
+from ..stroke_scale import check_stroke_scale
 from ..styles import style_name
-from .common import add_engine_options, check_output, check_style_mix
+from .common import add_engine_options, add_stroke_scale_option, check_output, check_style_mix
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None)
     p.add_argument("--size", type=int, default=None,
                    help="longest side of the output in pixels (default: the photo's, at most 1024)")
+    add_stroke_scale_option(p)
     p.add_argument("--style-size", type=int, default=512,
                    help="larger paintings are downscaled to this longest side (default %(default)s)")
     p.add_argument("--method", choices=METHODS, default="adain", help="default %(default)s")
@@ -43,6 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     out = check_output(args.output)
     check_style_mix(args.style_mix, args.style)
+    stroke_scale = check_stroke_scale(args.stroke_scale)
     if args.save_model is not None:
         if args.method != "meta":
             raise PainterlyError("--save-model needs --method meta")
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     img = transfer(args.content, args.style, alpha=args.alpha, style_weights=args.style_mix, mask=args.mask,
                    preserve_color=args.preserve_color, size=args.size, method=args.method,
                    style_size=args.style_size, model=args.model, device=args.device, precision=args.precision,
-                   engine=args.engine, quality=args.quality)
+                   engine=args.engine, quality=args.quality, stroke_scale=stroke_scale)
     save_image(img, out)
     print(f"wrote {out}")
     if args.save_model is not None:

@@ -11,7 +11,9 @@ import argparse
 import sys
 
 from ..errors import PainterlyError
+from ..stroke_scale import check_stroke_scale
 from ..video.pipeline import DEFAULT_SEGMENT_SECONDS, DEFAULT_TEMPORAL
+from .common import add_stroke_scale_option
 from .stylize import parse_styles
 
 
@@ -28,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --style-image: larger paintings are downscaled to this side (default %(default)s)")
     p.add_argument("--size", type=int, default=None, help="longest side of the output (default: the input's)")
     p.add_argument("--strength", type=float, default=1.0, help="0..1: how much style (default 1)")
+    add_stroke_scale_option(p)
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None)
     p.add_argument("--temporal", type=float, default=DEFAULT_TEMPORAL,
                    help="0..1: blending with the previous frame along the optical flow (0: off; default %(default)s)")
@@ -50,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if args.style is not None and not args.style:
         raise PainterlyError("give --style NAME or --style-image PAINTING")
     styles = parse_styles(args.style) if args.style else None
+    stroke_scale = check_stroke_scale(args.stroke_scale)
     try:
         result = video(args.input, args.output, styles, style_image=args.style_image, style_size=args.style_size,
-                       size=args.size,
+                       size=args.size, stroke_scale=stroke_scale,
                        strength=args.strength, preserve_color=args.preserve_color, temporal=args.temporal,
                        model=args.model, engine=args.engine, fps=args.fps, start=args.start, duration=args.duration,
                        resume=args.resume, segment_seconds=args.segment_seconds, progress=not args.quiet)

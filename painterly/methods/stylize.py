@@ -2,8 +2,10 @@
 
 The model is a shipped or given file: ``.onnx`` (the onnxruntime engine, no torch needed) or
 ``.safetensors`` (the torch engine). ``engine="auto"`` picks the faster engine available on this
-machine (see :mod:`painterly.engines.choose`); large images run in tiles with frozen
-instance-norm statistics (see :mod:`painterly.engines.tiling`).
+machine (see :mod:`painterly.engines.choose`); by default the network sees a large photo at a working
+resolution that keeps the strokes' size relative to the image, and the result is guided-upsampled back
+(see :mod:`painterly.stroke_scale`); large network inputs run in tiles with frozen instance-norm
+statistics (see :mod:`painterly.engines.tiling`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..engines.tiling import DEFAULT_OVERLAP, DEFAULT_STATS_SIZE, DEFAULT_TILE
 from ..errors import ModelError, PainterlyError, StyleNotFoundError, torch_required
 from ..imageio import ImageLike, attach_alpha, ensure_min_side, from_array, read_image, resize_longest, to_array
 from ..paths import PRETRAINED_DIR, shipped_files
+from ..stroke_scale import DEFAULT_STROKE_SCALE, StrokeScale, check_stroke_scale, paint_at_stroke_scale
 from ..styles import StyleInfo, StyleSpec
 
 if TYPE_CHECKING:
@@ -204,6 +207,7 @@ def stylize(
     device: str | None = None,
     precision: str = "auto",
     tile_size: int = DEFAULT_TILE,
+    stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE,
 ) -> Image.Image:
     """Paint ``image`` in ``style`` with a trained feed-forward model.
 
@@ -221,7 +225,11 @@ def stylize(
         quality: ``"fast"`` (the int8 model when shipped) or ``"high"`` (full precision).
         device: torch only: where to run (``None``/``"auto"``: CUDA if available, else CPU).
         precision: torch only: ``"auto"`` (bf16 where fast: AMX CPUs, CUDA), ``"bf16"`` or ``"fp32"``.
-        tile_size: images over ``tile_size**2`` pixels run in blended tiles (bounded memory).
+        tile_size: network inputs over ``tile_size**2`` pixels run in blended tiles (bounded memory).
+        stroke_scale: stroke size relative to the image: the network sees the photo at ``1024 / stroke_scale``
+            px on its longest side (when larger) and the result is guided-upsampled to full size, so the
+            look of the 1024 px result holds at any size (> 1: bolder strokes, < 1: finer). ``None`` or 0:
+            the network sees every pixel (strokes of a fixed size in pixels). See :mod:`painterly.stroke_scale`.
     """
     from ..color import check_method
     from ..color import preserve_color as apply_preserve_color
@@ -231,6 +239,7 @@ def stylize(
         raise PainterlyError(f"strength must be between 0 and 1, got {strength}")
     if size is not None and int(size) < 16:
         raise PainterlyError(f"size must be at least 16 pixels, got {size}")
+    stroke_scale = check_stroke_scale(stroke_scale)
     m = load_stylizer(model, engine, quality, device, precision)
     if style is None:
         if len(m.styles) != 1:
@@ -239,9 +248,14 @@ def stylize(
     weights = m.style_weights(style)
     pic = read_image(image)
     photo = resize_longest(pic.rgb, int(size)) if size else pic.rgb
-    result = from_array(m.run(to_array(ensure_min_side(photo)), weights, tile_size=tile_size))
-    if result.size != photo.size:  # a tiny or very thin image, processed upscaled
-        result = result.resize(photo.size, Image.Resampling.LANCZOS)
+
+    def paint(img: Image.Image) -> Image.Image:
+        out = from_array(m.run(to_array(ensure_min_side(img)), weights, tile_size=tile_size))
+        if out.size != img.size:  # a tiny or very thin image, processed upscaled
+            out = out.resize(img.size, Image.Resampling.LANCZOS)
+        return out
+
+    result = paint_at_stroke_scale(photo, stroke_scale, paint)
     if preserve_color:
         result = apply_preserve_color(result, photo, preserve_color)
     result = _blend(result, photo, float(strength))

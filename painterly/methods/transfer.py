@@ -18,6 +18,9 @@ the first style, black the last. With a single style the black region keeps the 
 Colour preservation: ``"histogram"`` recolours each painting to the photo's colour
 distribution before transfer; ``"luminance"`` keeps the photo's colours and takes only the
 result's luminance (see :mod:`painterly.color`).
+
+Stroke scale: an output larger than ``1024 / stroke_scale`` px is painted at that working size and
+guided-upsampled from the photo (see :mod:`painterly.stroke_scale`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from ..errors import ImageError, PainterlyError, torch_required
 from ..imageio import IMAGE_EXTENSIONS, ImageLike, attach_alpha, ensure_min_side, from_array, read_image, resize_longest
 from ..paintings import bundled_painting
 from ..paths import PRETRAINED_DIR, shipped_files
+from ..stroke_scale import DEFAULT_STROKE_SCALE, StrokeScale, check_stroke_scale, paint_at_stroke_scale
 
 METHODS = ("adain", "meta")
 #: Longest side used when ``size`` is None and the photo is larger than this.
@@ -177,6 +181,7 @@ def transfer(
     *,
     engine: str = "auto",
     quality: str = "fast",
+    stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE,
 ) -> Image.Image:
     """Stylize ``content`` with any painting(s) in one forward pass.
 
@@ -198,6 +203,9 @@ def transfer(
         engine: ``"auto"`` (the faster one here; onnxruntime without torch), ``"onnxruntime"`` or ``"torch"``.
         quality: ``"fast"`` (the slim decoder and int8 graphs where shipped) or ``"high"`` (the full
             decoder in full precision).
+        stroke_scale: stroke size relative to the image: an output larger than ``1024 / stroke_scale`` px
+            is painted at that size and guided-upsampled from the photo, keeping the look of the 1024 px
+            result (> 1: bolder strokes, < 1: finer). ``None`` or 0: the networks see every output pixel.
 
     Returns:
         The result as a PIL image (RGBA if the photo had an alpha channel).
@@ -212,6 +220,7 @@ def transfer(
         raise PainterlyError(str(exc)) from None
     if size is not None and size < 16:
         raise PainterlyError(f"size must be at least 16 pixels, got {size}")
+    stroke_scale = check_stroke_scale(stroke_scale)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
         raise PainterlyError("give at least one style image")
@@ -226,28 +235,27 @@ def transfer(
     photo = read_image(content)
     side = size or min(max(photo.size), DEFAULT_MAX_SIDE)
     content_img = resize_longest(photo.rgb, side)
-    work = ensure_min_side(content_img)  # tiny or very thin photos are processed upscaled
     paintings = [read_style(s, style_size) for s in styles]
     if preserve_color == "histogram":
         paintings = [color.match_color(p, content_img) for p in paintings]
-    regions = None
-    if mask is not None:
-        regions = read_mask(mask, photo.size, work.size, max(2, len(styles)))
+    if eng == "torch" and precision == "auto" and quality == "high":
+        precision = "fp32"
+    if eng == "torch" and model is None and method == "adain":
+        model = _shipped_file(TORCH_DECODERS, quality)
 
-    if eng == "torch":
-        from ..engines.torch import run_transfer
+    def paint(img: Image.Image) -> Image.Image:
+        work = ensure_min_side(img)  # tiny or very thin photos are processed upscaled
+        regions = None if mask is None else read_mask(mask, photo.size, work.size, max(2, len(styles)))
+        if eng == "torch":
+            from ..engines.torch import run_transfer
 
-        if precision == "auto" and quality == "high":
-            precision = "fp32"
+            out = run_transfer(method, work, paintings, alpha, weights, regions, model, device, precision)
+        else:
+            out = _onnx_adain(model, quality).transfer(work, paintings, alpha, weights, regions)
+        result = from_array(out)
+        return result if result.size == img.size else result.resize(img.size, Image.Resampling.LANCZOS)
 
-        if model is None and method == "adain":
-            model = _shipped_file(TORCH_DECODERS, quality)
-        out = run_transfer(method, work, paintings, alpha, weights, regions, model, device, precision)
-    else:
-        out = _onnx_adain(model, quality).transfer(work, paintings, alpha, weights, regions)
-    result = from_array(out)
-    if result.size != content_img.size:
-        result = result.resize(content_img.size, Image.Resampling.LANCZOS)
+    result = paint_at_stroke_scale(content_img, stroke_scale, paint)
     if preserve_color == "luminance":
         result = color.preserve_color(result, content_img, "luminance")
     return attach_alpha(result, photo.alpha)

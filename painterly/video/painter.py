@@ -1,5 +1,5 @@
 """The per-frame stylizer: a trained style (``painterly.stylize``) or any painting (``painterly.transfer``),
-with the model loaded once for the whole video."""
+with the model loaded once for the whole video, at the video's stroke scale (see :mod:`painterly.stroke_scale`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import PainterlyError
+from ..stroke_scale import DEFAULT_STROKE_SCALE, StrokeScale
 
 Painter = Callable[[np.ndarray], np.ndarray]
 
@@ -27,7 +28,8 @@ def _engine_kwargs(fn: Callable, engine: str | None) -> dict:
 
 
 def style_painter(style: str | Mapping[str, float] | Sequence[str] | None, strength: float = 1.0,
-                  preserve_color: str | None = None, model: Any = None, engine: str | None = None) -> Painter:
+                  preserve_color: str | None = None, model: Any = None, engine: str | None = None,
+                  stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE) -> Painter:
     """Frames painted by a trained feed-forward model (the shipped one unless ``model``)."""
     from ..methods import stylize as st
 
@@ -37,6 +39,7 @@ def style_painter(style: str | Mapping[str, float] | Sequence[str] | None, stren
         kwargs = {}
     else:
         loaded = st.get_model(model)
+    kwargs["stroke_scale"] = stroke_scale
     st.stylize(Image.new("RGB", (16, 16)), style, strength=strength, preserve_color=preserve_color,
                model=loaded, **kwargs)  # unknown styles and bad options fail before any decoding
 
@@ -49,11 +52,12 @@ def style_painter(style: str | Mapping[str, float] | Sequence[str] | None, stren
 
 
 def painting_painter(painting: Any, strength: float = 1.0, preserve_color: str | None = None,
-                     model: Any = None, engine: str | None = None, style_size: int = 512) -> Painter:
+                     model: Any = None, engine: str | None = None, style_size: int = 512,
+                     stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE) -> Painter:
     """Frames painted like ``painting`` (a file, image or bundled name) by AdaIN; ``strength`` is its alpha."""
     from ..methods import transfer as tr
 
-    kwargs = _engine_kwargs(tr.transfer, engine)
+    kwargs = {**_engine_kwargs(tr.transfer, engine), "stroke_scale": stroke_scale}
     picture = tr.read_style(painting, style_size)  # read once; transfer() downscales no further
     if model is None and "engine" not in inspect.signature(tr.transfer).parameters:
         model = tr.prepare()  # the torch-only API: convert the weights once, not per frame

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import PainterlyError
 from ..imageio import atomic_write_bytes
+from ..stroke_scale import DEFAULT_STROKE_SCALE, StrokeScale, check_stroke_scale
 from .io import FRAME_NAME, FrameSource, SegmentWriter, atomic_path, join_segments, output_kind, rotate
 from .painter import Painter, painting_painter, style_painter
 from .temporal import TemporalBlender, TemporalState
@@ -119,12 +120,12 @@ def _load_state(path: Path) -> TemporalState:
         return TemporalState(z["prev_input"], z["prev_output"])
 
 
-def _make_painter(style, style_image, style_size, strength, preserve_color, model, engine) -> Painter:
+def _make_painter(style, style_image, style_size, strength, preserve_color, model, engine, stroke_scale) -> Painter:
     if (style is None) == (style_image is None):
         raise PainterlyError("give either a style (--style) or a painting (--style-image)")
     if style_image is not None:
-        return painting_painter(style_image, strength, preserve_color, model, engine, style_size)
-    return style_painter(style, strength, preserve_color, model, engine)
+        return painting_painter(style_image, strength, preserve_color, model, engine, style_size, stroke_scale)
+    return style_painter(style, strength, preserve_color, model, engine, stroke_scale)
 
 
 def video(
@@ -135,6 +136,7 @@ def video(
     style_image: Any = None,
     style_size: int = 512,
     size: int | None = None,
+    stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE,
     strength: float = 1.0,
     preserve_color: str | None = None,
     temporal: float = DEFAULT_TEMPORAL,
@@ -157,6 +159,8 @@ def video(
         style_image: instead of ``style``: any painting (file, image or bundled name), by AdaIN
             (:func:`painterly.transfer`); ``style_size``: its longest side is downscaled to this.
         size: longest side of the output in pixels (default: the input's), rounded to even numbers.
+        stroke_scale: stroke size relative to the frame, as for :func:`painterly.stylize` (frames larger than
+            ``1024 / stroke_scale`` px are painted at that size and guided-upsampled; None or 0: off).
         strength: 0..1, how much of the style (for a painting: AdaIN's alpha).
         preserve_color: ``None``, ``"luminance"`` or ``"histogram"``.
         temporal: 0..1, how strongly each frame follows the previous output along the optical flow (0: off).
@@ -177,6 +181,7 @@ def video(
         raise PainterlyError(f"--strength must be between 0 and 1, got {strength}")
     if size is not None and int(size) < 16:
         raise PainterlyError(f"--size must be at least 16 pixels, got {size}")
+    stroke_scale = check_stroke_scale(stroke_scale)
     if fps is not None and not 0 < float(fps) <= 240:
         raise PainterlyError(f"--fps must be between 0 and 240, got {fps}")
     if start < 0 or (duration is not None and not duration > 0):
@@ -207,7 +212,7 @@ def video(
     settings = {"input": _fingerprint(src.path) if not info.is_folder else str(src.path.resolve()),
                 "style": style if not isinstance(style, Mapping) else dict(style), "style_image": str(style_image),
                 "style_size": style_size, "size": [ew, eh], "strength": strength, "preserve_color": preserve_color,
-                "temporal": temporal,
+                "temporal": temporal, "stroke_scale": stroke_scale,
                 "model": str(model), "engine": engine, "fps": str(rate), "start": str(t_start),
                 "end": str(t_end), "segment_seconds": segment_seconds, "kind": kind,
                 "painter": getattr(painter, "__qualname__", None)}
@@ -233,7 +238,8 @@ def video(
     except OSError as exc:
         raise PainterlyError(f"cannot write '{out}': {exc.strerror or exc}") from None
 
-    paint = painter or _make_painter(style, style_image, style_size, strength, preserve_color, model, engine)
+    paint = painter or _make_painter(style, style_image, style_size, strength, preserve_color, model, engine,
+                                     stroke_scale)
     per_segment = max(1, round(Fraction(segment_seconds).limit_denominator(1000) * rate))
     horizon = t_end if t_end is not None else (Fraction(info.duration).limit_denominator(1_000_000)
                                                if info.duration else None)
