@@ -61,14 +61,16 @@ def check_continuation(init: PathLike, prior: dict[str, Any], config: Any) -> An
     """The training config to continue a model trained with ``prior`` (its file's training record).
 
     The held-out paintings must be ones it never trained on, or the generalization numbers would mean
-    nothing: the same hold-out as before, or a new one (a larger corpus' split) disjoint from its training.
+    nothing: the same hold-out as before, or a new, non-empty one (a larger corpus' split) disjoint from its
+    training.
     """
     held = prior.get("held_out")
     if held is None or sorted(held) == sorted(config.hold_out):
         return config
     seen = sorted(trained_paintings(prior) & set(config.hold_out))
-    if seen or not trained_paintings(prior):
-        why = f"it trained on {', '.join(seen[:5])}" if seen else "its record does not say what it trained on"
+    if seen or not trained_paintings(prior) or not config.hold_out:
+        why = (f"it trained on {', '.join(seen[:5])}" if seen else "no painting would be left to measure "
+               "generalization on" if not config.hold_out else "its record does not say what it trained on")
         raise PainterlyError(f"'{init}' cannot be continued with these --hold-out paintings: {why} "
                              f"(its held-out paintings were {', '.join(held) or 'none'})")
     return config
