@@ -14,22 +14,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..cpuinfo import physical_cores
 from ..errors import MissingDependencyError, ModelError
 from ..imageio import to_array
 from ..onnxfile import open_session
 from ..styles import StyleInfo, StyleSpec, style_weights
 from .adain_numpy import mean_std, stylize_features
+from .threads import intra_op_threads
 from .tiling import DEFAULT_OVERLAP, DEFAULT_STATS_SIZE, DEFAULT_TILE, pad_to_multiple, run_tiled
 
 
 def threads() -> int:
-    """Intra-op threads: ``$PAINTERLY_THREADS`` or ``$OMP_NUM_THREADS`` if set, else the physical cores."""
-    for var in ("PAINTERLY_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return physical_cores()
+    """Intra-op threads (see :func:`painterly.engines.threads.intra_op_threads`)."""
+    return intra_op_threads()
 
 
 @functools.lru_cache(maxsize=8)
@@ -126,13 +122,13 @@ class OnnxAdaIN:
 
 
 @functools.lru_cache(maxsize=4)
-def _stylizer(path: str, mtime_ns: int) -> OnnxStylizer:
+def _stylizer(path: str, mtime_ns: int, nthreads: int) -> OnnxStylizer:
     return OnnxStylizer(path)
 
 
 def load_stylizer(path: str | os.PathLike) -> OnnxStylizer:
-    """A cached :class:`OnnxStylizer` for ``path``."""
+    """A cached :class:`OnnxStylizer` for ``path`` (and the current :func:`threads`)."""
     p = Path(path)
     if not p.is_file():
         session(p, "stylize")  # raises the not-found error
-    return _stylizer(str(p.resolve()), p.stat().st_mtime_ns)
+    return _stylizer(str(p.resolve()), p.stat().st_mtime_ns, threads())
