@@ -54,7 +54,7 @@ TORCH_DECODERS = {"fast": ("adain_decoder_slim.safetensors", "adain_decoder.safe
 #: Sides of the photo and the painting the automatic engine choice is measured on.
 BENCH_SIZES = (256, 128)
 #: Names served by the torch engine (:mod:`painterly.engines.torch`), imported on first use.
-_TORCH_NAMES = ("prepare", "load_adain", "_prepared", "_run_adain", "_run_meta", "_soft_regions")
+_TORCH_NAMES = ("prepare", "load_adain", "_prepared", "_run_meta", "_soft_regions")
 
 
 def resolve_style(style: ImageLike) -> ImageLike:
@@ -204,6 +204,81 @@ def transfer(
     """
     if method not in METHODS:
         raise PainterlyError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
+    _check_options(alpha, preserve_color, size)
+    styles = _style_list(style)
+    if mask is not None and style_weights is not None:
+        raise PainterlyError("style weights and a mask cannot be combined: the mask decides which style goes where")
+    weights = _weights(style_weights, len(styles))
+    eng = _choose_engine(method, model, engine, quality, device)
+
+    photo, content_img, work = _read_photo(content, size)
+    paintings = [read_style(s, style_size) for s in styles]
+    if preserve_color == "histogram":
+        paintings = [color.match_color(p, content_img) for p in paintings]
+    regions = None
+    if mask is not None:
+        regions = read_mask(mask, photo.size, work.size, max(2, len(styles)))
+
+    if method == "adain":
+        out = _adain_engine(eng, model, quality, device, precision).transfer(work, paintings, alpha, weights, regions)
+    else:
+        from ..engines.torch import run_transfer
+
+        if precision == "auto" and quality == "high":
+            precision = "fp32"
+        out = run_transfer(method, work, paintings, alpha, weights, regions, model, device, precision)
+    return _finish(out, photo, content_img, preserve_color)
+
+
+class PreparedTransfer:
+    """AdaIN with the engine chosen, the model loaded and the paintings read and encoded once, for many photos
+    (the frames of a video): ``prepared(photo)`` is ``transfer(photo, paintings, ...)`` with the options given
+    to :func:`prepare_transfer`, without running the VGG encoder on the paintings again (except with
+    ``preserve_color="histogram"``, where each photo recolours the paintings)."""
+
+    def __init__(self, engine: Any, paintings: list[Image.Image], weights: list[float], alpha: float,
+                 preserve_color: str | None) -> None:
+        self.engine, self.paintings, self.weights = engine, paintings, weights
+        self.alpha, self.preserve_color = alpha, preserve_color
+        self.stats = None if preserve_color == "histogram" else [engine.style_stats(p) for p in paintings]
+
+    def __call__(self, content: ImageLike, size: int | None = None) -> Image.Image:
+        """``content`` painted (``size``: the longest side of the result; default: the photo's, at most 1024)."""
+        if size is not None and size < 16:
+            raise PainterlyError(f"size must be at least 16 pixels, got {size}")
+        photo, content_img, work = _read_photo(content, size)
+        stats = self.stats
+        if stats is None:
+            stats = [self.engine.style_stats(color.match_color(p, content_img)) for p in self.paintings]
+        out = self.engine.apply(work, stats, self.alpha, self.weights)
+        return _finish(out, photo, content_img, self.preserve_color)
+
+
+def prepare_transfer(
+    style: ImageLike | Sequence[ImageLike],
+    alpha: float = 1.0,
+    style_weights: Sequence[float] | None = None,
+    preserve_color: str | None = None,
+    style_size: int = 512,
+    model: Any = None,
+    device: str | None = None,
+    precision: str = "auto",
+    *,
+    engine: str = "auto",
+    quality: str = "fast",
+) -> PreparedTransfer:
+    """AdaIN ready for many photos: the arguments are :func:`transfer`'s (method ``"adain"``, no mask); the engine
+    is chosen, the model loaded and each painting's encoder statistics taken here, once."""
+    _check_options(alpha, preserve_color, None)
+    styles = _style_list(style)
+    weights = _weights(style_weights, len(styles))
+    eng = _choose_engine("adain", model, engine, quality, device)
+    paintings = [read_style(s, style_size) for s in styles]
+    return PreparedTransfer(_adain_engine(eng, model, quality, device, precision), paintings, weights, float(alpha),
+                            preserve_color)
+
+
+def _check_options(alpha: float, preserve_color: str | None, size: int | None) -> None:
     if not (0.0 <= float(alpha) <= 1.0):
         raise PainterlyError(f"alpha must be between 0 and 1, got {alpha}")
     try:
@@ -212,39 +287,43 @@ def transfer(
         raise PainterlyError(str(exc)) from None
     if size is not None and size < 16:
         raise PainterlyError(f"size must be at least 16 pixels, got {size}")
+
+
+def _style_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
         raise PainterlyError("give at least one style image")
-    if mask is not None and style_weights is not None:
-        raise PainterlyError("style weights and a mask cannot be combined: the mask decides which style goes where")
+    return styles
+
+
+def _weights(style_weights: Sequence[float] | None, n: int) -> list[float]:
     try:
-        weights = normalize_weights(style_weights, len(styles))
+        return normalize_weights(style_weights, n)
     except ValueError as exc:
         raise PainterlyError(str(exc)) from None
-    eng = _choose_engine(method, model, engine, quality, device)
 
-    photo = read_image(content)
-    side = size or min(max(photo.size), DEFAULT_MAX_SIDE)
-    content_img = resize_longest(photo.rgb, side)
-    work = ensure_min_side(content_img)  # tiny or very thin photos are processed upscaled
-    paintings = [read_style(s, style_size) for s in styles]
-    if preserve_color == "histogram":
-        paintings = [color.match_color(p, content_img) for p in paintings]
-    regions = None
-    if mask is not None:
-        regions = read_mask(mask, photo.size, work.size, max(2, len(styles)))
 
+def _adain_engine(eng: str, model: Any, quality: str, device: str | None, precision: str) -> Any:
+    """The AdaIN runner of engine ``eng`` (``style_stats``, ``apply``, ``transfer``), its model loaded."""
     if eng == "torch":
-        from ..engines.torch import run_transfer
+        from ..engines.torch import TorchAdaIN
 
         if precision == "auto" and quality == "high":
             precision = "fp32"
+        return TorchAdaIN(model if model is not None else _shipped_file(TORCH_DECODERS, quality), device, precision)
+    return _onnx_adain(model, quality)
 
-        if model is None and method == "adain":
-            model = _shipped_file(TORCH_DECODERS, quality)
-        out = run_transfer(method, work, paintings, alpha, weights, regions, model, device, precision)
-    else:
-        out = _onnx_adain(model, quality).transfer(work, paintings, alpha, weights, regions)
+
+def _read_photo(content: ImageLike, size: int | None) -> tuple[Any, Image.Image, Image.Image]:
+    """The photo as read, its RGB at the result's size, and that as processed (tiny photos upscaled)."""
+    photo = read_image(content)
+    side = size or min(max(photo.size), DEFAULT_MAX_SIDE)
+    content_img = resize_longest(photo.rgb, side)
+    return photo, content_img, ensure_min_side(content_img)
+
+
+def _finish(out: np.ndarray, photo: Any, content_img: Image.Image, preserve_color: str | None) -> Image.Image:
+    """The engine's output as the result: at the content's size, colours kept if asked, the photo's alpha."""
     result = from_array(out)
     if result.size != content_img.size:
         result = result.resize(content_img.size, Image.Resampling.LANCZOS)
