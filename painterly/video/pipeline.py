@@ -30,6 +30,7 @@ from ..cpuinfo import physical_cores
 from ..engines.threads import configured, limited
 from ..errors import PainterlyError
 from ..imageio import atomic_write_bytes
+from ..malloc import keep_freed_memory
 from .flow import opencv_threads
 from .io import FRAME_NAME, FrameSource, SegmentWriter, atomic_path, join_segments, output_kind, rotate
 from .painter import Painter, painting_painter, style_painter
@@ -142,6 +143,9 @@ def video(
         threaded: decode (with the optical flow) and encode in background threads while the model runs, the model
             on all physical cores but one (``$PAINTERLY_THREADS`` or ``$OMP_NUM_THREADS`` set that number);
             False: one frame after the other in the calling thread (the same output).
+
+    glibc's allocator keeps freed blocks for reuse from here on (:func:`painterly.malloc.keep_freed_memory`;
+    ``PAINTERLY_KEEP_MEMORY=0`` opts out).
     """
     out = Path(output)
     kind = output_kind(out)
@@ -207,6 +211,7 @@ def video(
     except OSError as exc:
         raise PainterlyError(f"cannot write '{out}': {exc.strerror or exc}") from None
 
+    keep_freed_memory()  # every frame allocates and frees the same large buffers
     model_threads, cv_threads = _thread_split(threaded)
     with limited(model_threads) as apply_to_torch, opencv_threads(cv_threads):
         paint = painter or _make_painter(style, style_image, style_size, strength, preserve_color, model, engine)
