@@ -26,13 +26,14 @@ RESULTS = HERE / "results"
 
 @dataclass
 class Measured:
-    """One finished child process: its command, exit status, wall time and peak resident memory."""
+    """One finished child process: its command, exit status, wall time, peak resident memory and CPU time."""
 
     command: list[str]
     returncode: int
     wall_s: float
     peak_rss_mib: float | None
     log: str  # path of the file with its stdout + stderr
+    cpu_s: float | None = None  # user + system CPU seconds of the child (less disturbed by other load than wall time)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -41,7 +42,7 @@ class Measured:
 
 
 def run_measured(command: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> Measured:
-    """Run ``command`` to completion; wall time from spawn to exit, peak RSS of that process alone.
+    """Run ``command`` to completion; wall time from spawn to exit, peak RSS and CPU time of that process alone.
 
     ``os.wait4`` reports the resource usage of exactly this child (``RUSAGE_CHILDREN`` would
     give the maximum over every child this process has ever waited for).
@@ -51,17 +52,18 @@ def run_measured(command: Sequence[str], log_path: Path, env: dict[str, str] | N
         start = time.perf_counter()
         proc = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, cwd=ROOT)
-        peak = None
+        peak = cpu = None
         if hasattr(os, "wait4"):
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - start
             proc.returncode = os.waitstatus_to_exitcode(status)
             # ru_maxrss is KiB on Linux, bytes on macOS
             peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+            cpu = usage.ru_utime + usage.ru_stime
         else:  # pragma: no cover - Windows
             proc.wait()
             wall = time.perf_counter() - start
-    return Measured(list(command), proc.returncode, wall, peak, str(log_path))
+    return Measured(list(command), proc.returncode, wall, peak, str(log_path), cpu)
 
 
 def run_child(command: Sequence[str], log_path: Path) -> tuple[Measured, dict]:
