@@ -94,3 +94,18 @@ def test_cpu_summary():
     info = cpuinfo.cpu_summary()
     assert info["cpu"] and set(info["isa"]) <= set(cpuinfo.ISA_FLAGS)
     assert cpuinfo.has_native_bf16() == any(f in cpuinfo.cpu_flags() for f in cpuinfo.BF16_FLAGS)
+
+
+def test_limited_threads_scope_onnxruntime_and_torch(monkeypatch):
+    from painterly.engines import onnx, threads
+
+    monkeypatch.setenv("PAINTERLY_THREADS", "3")
+    before = torch.get_num_threads()
+    assert onnx.threads() == 3
+    with threads.limited(1) as apply_to_torch:
+        assert onnx.threads() == 1 and torch.get_num_threads() == 1
+        apply_to_torch()  # torch already imported: nothing more to do
+        assert torch.get_num_threads() == 1
+    assert onnx.threads() == 3 and torch.get_num_threads() == before
+    with threads.limited(None):
+        assert onnx.threads() == 3 and torch.get_num_threads() == before
