@@ -14,8 +14,10 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
-#: Items a stage may run ahead of the next one.
-DEFAULT_DEPTH = 4
+#: Items a stage may run ahead of the next one: the model takes several times longer per frame than decoding
+#: with the flow or blending with encoding, so two keep it fed; each item holds a frame and its flow (~6 MB at
+#: 480p, ~125 MB at 4K).
+DEFAULT_DEPTH = 2
 
 
 def prefetch(items: Iterator[T], depth: int = DEFAULT_DEPTH, name: str = "painterly-read") -> Iterator[T]:
