@@ -26,13 +26,14 @@ RESULTS = HERE / "results"
 
 @dataclass
 class Measured:
-    """One finished child process: its command, exit status, wall time and peak resident memory."""
+    """One finished child process: its command, exit status, wall time, peak resident memory and CPU time."""
 
     command: list[str]
     returncode: int
     wall_s: float
     peak_rss_mib: float | None
     log: str  # path of the file with its stdout + stderr
+    cpu_s: float | None = None  # user + system CPU seconds of the child (less disturbed by other load than wall time)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -40,28 +41,46 @@ class Measured:
         return d
 
 
-def run_measured(command: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> Measured:
-    """Run ``command`` to completion; wall time from spawn to exit, peak RSS of that process alone.
+#: Spawns ``argv[2:]``, waits for it and writes its exit code, wall time, CPU time and peak RSS to ``argv[1]``.
+#: The measured process is spawned from this small one, not from the benchmark: on Linux a process's peak RSS
+#: starts from the peak of the memory it was spawned with (the parent's, under vfork), and a benchmark holding
+#: decoded videos would lend every child its own peak.
+_LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+code = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as f:
+    json.dump({"code": code, "wall": wall, "maxrss": usage.ru_maxrss, "cpu": usage.ru_utime + usage.ru_stime}, f)
+sys.exit(code if 0 <= code < 256 else 1)
+"""
 
-    ``os.wait4`` reports the resource usage of exactly this child (``RUSAGE_CHILDREN`` would
-    give the maximum over every child this process has ever waited for).
-    """
+
+def run_measured(command: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> Measured:
+    """Run ``command`` to completion; wall time from spawn to exit, peak RSS and CPU time of that process alone
+    (measured by a small launcher process, see :data:`_LAUNCHER`; ``RUSAGE_CHILDREN`` would give the maximum
+    over every child ever waited for)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    stats = log_path.with_suffix(".rusage.json")
     with open(log_path, "wb") as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=ROOT)
-        peak = None
-        if hasattr(os, "wait4"):
-            _, status, usage = os.wait4(proc.pid, 0)
+        if hasattr(os, "posix_spawnp") and hasattr(os, "wait4"):
+            proc = subprocess.run([sys.executable, "-c", _LAUNCHER, str(stats), *command], stdout=log,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
             wall = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            # ru_maxrss is KiB on Linux, bytes on macOS
-            peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-        else:  # pragma: no cover - Windows
-            proc.wait()
-            wall = time.perf_counter() - start
-    return Measured(list(command), proc.returncode, wall, peak, str(log_path))
+            if stats.is_file():
+                got = json.loads(stats.read_text())
+                stats.unlink()
+                # ru_maxrss is KiB on Linux, bytes on macOS
+                peak = got["maxrss"] / (1024 * 1024 if sys.platform == "darwin" else 1024)
+                return Measured(list(command), got["code"], got["wall"], peak, str(log_path), got["cpu"])
+            return Measured(list(command), proc.returncode or 1, wall, None, str(log_path))
+        proc = subprocess.run(list(command), stdout=log, stderr=subprocess.STDOUT,  # pragma: no cover - Windows
+                              stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
+        wall = time.perf_counter() - start
+    return Measured(list(command), proc.returncode, wall, None, str(log_path))
 
 
 def run_child(command: Sequence[str], log_path: Path) -> tuple[Measured, dict]:

@@ -13,7 +13,7 @@ import importlib
 from .errors import ImageError, ModelError, PainterlyError, StyleNotFoundError, torch_required
 from .imageio import load_image, save_image
 from .methods.stylize import list_styles, stylize
-from .methods.transfer import transfer
+from .methods.transfer import prepare_transfer, transfer
 from .paintings import list_paintings
 
 __version__ = "0.1.0"
@@ -51,6 +51,7 @@ __all__ = [
     "score_stylization",
     "list_paintings",
     "transfer",
+    "prepare_transfer",
     "meta",
     "stylize",
     "list_styles",

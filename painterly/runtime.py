@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
-import sys
 import time
 
 import torch
 
 from . import cpuinfo
+from .malloc import keep_freed_memory  # noqa: F401 - also used from here
 from .paths import read_cache_json, write_cache_entry
 
 
@@ -126,24 +125,3 @@ def configure_threads(num_threads: int | None = None) -> None:
         torch.set_num_threads(num_threads)
     elif "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, os.cpu_count() or 1))
-
-
-@functools.lru_cache(maxsize=1)
-def keep_freed_memory() -> bool:
-    """Stop glibc from handing large freed blocks back to the OS (and faulting them in again).
-
-    A CPU training step allocates and frees the same few dozen activation buffers of up to tens
-    of MB; by default glibc serves each from a fresh ``mmap`` and zero-fills its pages on first
-    touch, which cost ~15% of a feed-forward training step on the 2-core reference machine. Raising
-    the mmap and trim thresholds keeps those blocks in the heap for reuse. Peak memory is
-    unchanged; memory is returned when the process ends. Only on glibc (Linux); returns whether
-    it applied. Opt out with ``PAINTERLY_KEEP_MEMORY=0``.
-    """
-    if os.environ.get("PAINTERLY_KEEP_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
-        return bool(libc.mallopt(m_mmap_threshold, 256 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
-    except (OSError, AttributeError):
-        return False

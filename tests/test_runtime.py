@@ -108,3 +108,18 @@ def test_bf16_cache_is_per_onednn_isa_cap(fresh_bf16, monkeypatch, tmp_path):
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
     assert fresh_bf16._precision_key().endswith("|isa<=avx512_core_bf16")
     assert fresh_bf16.cpu_bf16_fast() is False
+
+
+def test_limited_threads_scope_onnxruntime_and_torch(monkeypatch):
+    from painterly.engines import onnx, threads
+
+    monkeypatch.setenv("PAINTERLY_THREADS", "3")
+    before = torch.get_num_threads()
+    assert onnx.threads() == 3
+    with threads.limited(1) as apply_to_torch:
+        assert onnx.threads() == 1 and torch.get_num_threads() == 1
+        apply_to_torch()  # torch already imported: nothing more to do
+        assert torch.get_num_threads() == 1
+    assert onnx.threads() == 3 and torch.get_num_threads() == before
+    with threads.limited(None):
+        assert onnx.threads() == 3 and torch.get_num_threads() == before

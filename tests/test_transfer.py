@@ -161,3 +161,16 @@ def test_tiny_and_thin_photos_and_paintings(files, tmp_path, method):
     out = painterly.transfer(tmp_path / "strip.png", tmp_path / "dot.png", model=model, method=method,
                              precision="fp32", device="cpu")
     assert out.size == (3, 50)
+
+
+@pytest.mark.parametrize("preserve_color", [None, "histogram", "luminance"])
+def test_prepared_transfer_equals_transfer(files, preserve_color):
+    kw = dict(alpha=0.8, preserve_color=preserve_color, model=files / "dec.safetensors", precision="fp32",
+              device="cpu")
+    styles = [files / "s1.png", files / "s2.png"]
+    prepared = painterly.prepare_transfer(styles, style_weights=[2, 1], **kw)
+    for size in (None, 32):
+        once = painterly.transfer(files / "photo.png", styles, style_weights=[2, 1], size=size, **kw)
+        assert np.array_equal(_arr(prepared(files / "photo.png", size=size)), _arr(once))
+    with pytest.raises(PainterlyError, match="alpha"):
+        painterly.prepare_transfer(styles, alpha=2.0)

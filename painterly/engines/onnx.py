@@ -8,28 +8,25 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ..cpuinfo import physical_cores
 from ..errors import MissingDependencyError, ModelError
 from ..imageio import to_array
 from ..onnxfile import open_session
 from ..styles import StyleInfo, StyleSpec, style_weights
-from .adain_numpy import mean_std, stylize_features
+from .adain_numpy import Stats, mean_std, stylize_features
+from .threads import intra_op_threads
 from .tiling import DEFAULT_OVERLAP, DEFAULT_STATS_SIZE, DEFAULT_TILE, pad_to_multiple, run_tiled
 
 
 def threads() -> int:
-    """Intra-op threads: ``$PAINTERLY_THREADS`` or ``$OMP_NUM_THREADS`` if set, else the physical cores."""
-    for var in ("PAINTERLY_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return physical_cores()
+    """Intra-op threads (see :func:`painterly.engines.threads.intra_op_threads`)."""
+    return intra_op_threads()
 
 
 @functools.lru_cache(maxsize=8)
@@ -110,12 +107,16 @@ class OnnxAdaIN:
         """Features (1, 512, h, w) -> image (1, 3, 8h, 8w) in [0, 1]."""
         return self.decoder.run(None, {"features": np.ascontiguousarray(features, dtype=np.float32)})[0]
 
-    def transfer(self, content: Image.Image, paintings: list[Image.Image], alpha: float, weights: list[float],
-                 regions: np.ndarray | None = None) -> np.ndarray:
-        """AdaIN of ``content`` with the paintings' statistics, mixed by ``weights`` (normalised) or one per
-        ``regions`` mask (1, K, H, W) at the content's size (one style: the last region keeps the photo).
+    def style_stats(self, painting: Image.Image) -> Stats:
+        """A painting's relu4_1 channel mean and std (each (1, 512, 1, 1)): taken once per painting."""
+        return mean_std(self.encode(to_array(painting)))
+
+    def apply(self, content: Image.Image, stats: Sequence[Stats | None], alpha: float, weights: Sequence[float],
+              regions: np.ndarray | None = None) -> np.ndarray:
+        """AdaIN of ``content`` with paintings' ``stats``, mixed by ``weights`` (normalised) or one per ``regions``
+        mask (1, K, H, W) at the content's size (one style: the last region keeps the photo).
         Returns the (1, 3, H, W) float32 result in [0, 1]."""
-        stats: list = [mean_std(self.encode(to_array(p))) for p in paintings]
+        stats = list(stats)
         if regions is not None and len(stats) == 1:
             stats.append(None)  # single style + mask: the black region keeps the photo
         w, h = content.size
@@ -124,15 +125,20 @@ class OnnxAdaIN:
         target = stylize_features(features, stats, weights if masks is None else None, masks, alpha)
         return np.clip(self.decode(target)[..., :h, :w], 0.0, 1.0)
 
+    def transfer(self, content: Image.Image, paintings: list[Image.Image], alpha: float, weights: list[float],
+                 regions: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`apply` with the statistics of ``paintings``."""
+        return self.apply(content, [self.style_stats(p) for p in paintings], alpha, weights, regions)
+
 
 @functools.lru_cache(maxsize=4)
-def _stylizer(path: str, mtime_ns: int) -> OnnxStylizer:
+def _stylizer(path: str, mtime_ns: int, nthreads: int) -> OnnxStylizer:
     return OnnxStylizer(path)
 
 
 def load_stylizer(path: str | os.PathLike) -> OnnxStylizer:
-    """A cached :class:`OnnxStylizer` for ``path``."""
+    """A cached :class:`OnnxStylizer` for ``path`` (and the current :func:`threads`)."""
     p = Path(path)
     if not p.is_file():
         session(p, "stylize")  # raises the not-found error
-    return _stylizer(str(p.resolve()), p.stat().st_mtime_ns)
+    return _stylizer(str(p.resolve()), p.stat().st_mtime_ns, threads())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from PIL import Image
 
 from ..errors import PainterlyError
 from ..imageio import to_tensor
-from ..models.adain import AdaIN, load_decoder
+from ..models.adain import AdaIN, Stats, load_decoder
 from ..models.io import StylizationModel, load_model
 from ..models.meta import MetaNetwork, load_meta, style_statistics
 from ..models.transformer import NormStats, TransformerNet, pad_to_multiple
@@ -192,6 +193,43 @@ def _as_input(img: Image.Image, device: torch.device, dtype: torch.dtype | None,
     return x
 
 
+class TorchAdaIN:
+    """AdaIN on torch with the model loaded and converted once (device, precision), for many transfers."""
+
+    engine = "torch"
+
+    def __init__(self, model: AdaIN | str | os.PathLike | None = None, device: str | None = None,
+                 precision: str = "auto") -> None:
+        if isinstance(model, MetaNetwork):
+            raise PainterlyError("method 'adain' needs an AdaIN decoder, got a meta network")
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.net = _prepared(load_adain(model), self.device, self.dtype, fresh=not isinstance(model, AdaIN))
+
+    def style_stats(self, painting: Image.Image) -> Stats:
+        """A painting's relu4_1 channel mean and std: taken once per painting."""
+        with torch.no_grad():  # not inference_mode: the VGG weight cache must not hold inference tensors
+            return self.net.style_stats(_as_input(painting, self.device, self.dtype, 1))
+
+    def apply(self, content: Image.Image, stats: Sequence[Stats | None], alpha: float, weights: Sequence[float],
+              regions: np.ndarray | None = None) -> np.ndarray:
+        """AdaIN of ``content`` with paintings' ``stats`` (see :meth:`painterly.engines.onnx.OnnxAdaIN.apply`);
+        the (1, 3, H, W) float32 result in [0, 1]."""
+        stats = list(stats)
+        if regions is not None and len(stats) == 1:
+            stats.append(None)  # single style + mask: the black region keeps the photo
+        with torch.no_grad():
+            x = _as_input(content, self.device, self.dtype, 8)
+            masks = None if regions is None else _pad_to(torch.from_numpy(regions).to(self.device), 8)
+            out = self.net.decode(self.net.encode(x), stats, alpha, weights if masks is None else None, masks)
+        return out.float().clamp(0, 1)[..., : content.size[1], : content.size[0]].cpu().numpy()
+
+    def transfer(self, content: Image.Image, paintings: list[Image.Image], alpha: float, weights: Sequence[float],
+                 regions: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`apply` with the statistics of ``paintings``."""
+        return self.apply(content, [self.style_stats(p) for p in paintings], alpha, weights, regions)
+
+
 def run_transfer(method: str, content: Image.Image, paintings: list[Image.Image], alpha: float,
                  weights: list[float], regions: np.ndarray | None, model, device: str | None = None,
                  precision: str = "auto") -> np.ndarray:
@@ -199,27 +237,14 @@ def run_transfer(method: str, content: Image.Image, paintings: list[Image.Image]
 
     ``regions``: (1, K, H, W) one-hot masks at ``content``'s size, or None (see :mod:`painterly.methods.transfer`).
     """
+    if method == "adain":
+        return TorchAdaIN(model, device, precision).transfer(content, paintings, alpha, weights, regions)
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
     masks = None if regions is None else torch.from_numpy(regions)
-    run = _run_adain if method == "adain" else _run_meta
     with torch.no_grad():  # not inference_mode: the VGG weight cache must not hold inference tensors
-        out = run(content, paintings, alpha, weights, masks, model, dev, dtype)
+        out = _run_meta(content, paintings, alpha, weights, masks, model, dev, dtype)
     return out.float().clamp(0, 1)[..., : content.size[1], : content.size[0]].cpu().numpy()
-
-
-def _run_adain(content: Image.Image, paintings: list[Image.Image], alpha: float, weights: list[float],
-               regions: torch.Tensor | None, model, device: torch.device, dtype: torch.dtype | None) -> torch.Tensor:
-    if isinstance(model, MetaNetwork):
-        raise PainterlyError("method 'adain' needs an AdaIN decoder, got a meta network")
-    net = _prepared(load_adain(model), device, dtype, fresh=not isinstance(model, AdaIN))
-    stats = [net.style_stats(_as_input(p, device, dtype, 1)) for p in paintings]
-    if regions is not None and len(stats) == 1:
-        stats.append(None)  # single style + mask: the black region keeps the photo
-    x = _as_input(content, device, dtype, 8)
-    if regions is not None:
-        regions = _pad_to(regions.to(device), 8)
-    return net.decode(net.encode(x), stats, alpha, weights if regions is None else None, regions)
 
 
 def _run_meta(content: Image.Image, paintings: list[Image.Image], alpha: float, weights: list[float],

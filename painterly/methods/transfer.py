@@ -18,7 +18,6 @@ the first style, black the last. With a single style the black region keeps the 
 Colour preservation: ``"histogram"`` recolours each painting to the photo's colour
 distribution before transfer; ``"luminance"`` keeps the photo's colours and takes only the
 result's luminance (see :mod:`painterly.color`).
-
 Stroke scale: an output larger than ``1024 / stroke_scale`` px is painted at that working size and
 guided-upsampled from the photo (see :mod:`painterly.stroke_scale`).
 """
@@ -58,7 +57,7 @@ TORCH_DECODERS = {"fast": ("adain_decoder_slim.safetensors", "adain_decoder.safe
 #: Sides of the photo and the painting the automatic engine choice is measured on.
 BENCH_SIZES = (256, 128)
 #: Names served by the torch engine (:mod:`painterly.engines.torch`), imported on first use.
-_TORCH_NAMES = ("prepare", "load_adain", "_prepared", "_run_adain", "_run_meta", "_soft_regions")
+_TORCH_NAMES = ("prepare", "load_adain", "_prepared", "_run_meta", "_soft_regions")
 
 
 def resolve_style(style: ImageLike) -> ImageLike:
@@ -212,6 +211,91 @@ def transfer(
     """
     if method not in METHODS:
         raise PainterlyError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
+    _check_options(alpha, preserve_color, size)
+    stroke_scale = check_stroke_scale(stroke_scale)
+    styles = _style_list(style)
+    if mask is not None and style_weights is not None:
+        raise PainterlyError("style weights and a mask cannot be combined: the mask decides which style goes where")
+    weights = _weights(style_weights, len(styles))
+    eng = _choose_engine(method, model, engine, quality, device)
+
+    photo, content_img = _read_photo(content, size)
+    paintings = [read_style(s, style_size) for s in styles]
+    if preserve_color == "histogram":
+        paintings = [color.match_color(p, content_img) for p in paintings]
+    adain = _adain_engine(eng, model, quality, device, precision) if method == "adain" else None
+    if method != "adain" and precision == "auto" and quality == "high":
+        precision = "fp32"
+
+    def paint(img: Image.Image) -> Image.Image:
+        work = ensure_min_side(img)  # tiny or very thin photos are processed upscaled
+        regions = None if mask is None else read_mask(mask, photo.size, work.size, max(2, len(styles)))
+        if adain is not None:
+            out = adain.transfer(work, paintings, alpha, weights, regions)
+        else:
+            from ..engines.torch import run_transfer
+
+            out = run_transfer(method, work, paintings, alpha, weights, regions, model, device, precision)
+        return _fit(out, img.size)
+
+    return _finish(paint_at_stroke_scale(content_img, stroke_scale, paint), photo, content_img, preserve_color)
+
+
+class PreparedTransfer:
+    """AdaIN with the engine chosen, the model loaded and the paintings read and encoded once, for many photos
+    (the frames of a video): ``prepared(photo)`` is ``transfer(photo, paintings, ...)`` with the options given
+    to :func:`prepare_transfer`, without running the VGG encoder on the paintings again (except with
+    ``preserve_color="histogram"``, where each photo recolours the paintings)."""
+
+    def __init__(self, engine: Any, paintings: list[Image.Image], weights: list[float], alpha: float,
+                 preserve_color: str | None, stroke_scale: float | None = None) -> None:
+        self.engine, self.paintings, self.weights = engine, paintings, weights
+        self.alpha, self.preserve_color, self.stroke_scale = alpha, preserve_color, stroke_scale
+        self.stats = None if preserve_color == "histogram" else [engine.style_stats(p) for p in paintings]
+
+    def __call__(self, content: ImageLike, size: int | None = None) -> Image.Image:
+        """``content`` painted (``size``: the longest side of the result; default: the photo's, at most 1024)."""
+        if size is not None and size < 16:
+            raise PainterlyError(f"size must be at least 16 pixels, got {size}")
+        photo, content_img = _read_photo(content, size)
+        stats = self.stats
+        if stats is None:
+            stats = [self.engine.style_stats(color.match_color(p, content_img)) for p in self.paintings]
+
+        def paint(img: Image.Image) -> Image.Image:
+            return _fit(self.engine.apply(ensure_min_side(img), stats, self.alpha, self.weights), img.size)
+
+        result = paint_at_stroke_scale(content_img, self.stroke_scale, paint)
+        return _finish(result, photo, content_img, self.preserve_color)
+
+
+def prepare_transfer(
+    style: ImageLike | Sequence[ImageLike],
+    alpha: float = 1.0,
+    style_weights: Sequence[float] | None = None,
+    preserve_color: str | None = None,
+    style_size: int = 512,
+    model: Any = None,
+    device: str | None = None,
+    precision: str = "auto",
+    *,
+    engine: str = "auto",
+    quality: str = "fast",
+    stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE,
+) -> PreparedTransfer:
+    """AdaIN ready for many photos: the arguments are :func:`transfer`'s (method ``"adain"``, no mask); the engine
+    is chosen, the model loaded and each painting's encoder statistics taken here, once."""
+    _check_options(alpha, preserve_color, None)
+    stroke_scale = check_stroke_scale(stroke_scale)
+    styles = _style_list(style)
+    weights = _weights(style_weights, len(styles))
+    eng = _choose_engine("adain", model, engine, quality, device)
+    paintings = [read_style(s, style_size) for s in styles]
+    return PreparedTransfer(_adain_engine(eng, model, quality, device, precision), paintings, weights, float(alpha),
+                            preserve_color, stroke_scale)
+
+
+def _check_options(alpha: float, preserve_color: str | None, size: int | None) -> None:
     if not (0.0 <= float(alpha) <= 1.0):
         raise PainterlyError(f"alpha must be between 0 and 1, got {alpha}")
     try:
@@ -220,42 +304,48 @@ def transfer(
         raise PainterlyError(str(exc)) from None
     if size is not None and size < 16:
         raise PainterlyError(f"size must be at least 16 pixels, got {size}")
-    stroke_scale = check_stroke_scale(stroke_scale)
+
+
+def _style_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
         raise PainterlyError("give at least one style image")
-    if mask is not None and style_weights is not None:
-        raise PainterlyError("style weights and a mask cannot be combined: the mask decides which style goes where")
+    return styles
+
+
+def _weights(style_weights: Sequence[float] | None, n: int) -> list[float]:
     try:
-        weights = normalize_weights(style_weights, len(styles))
+        return normalize_weights(style_weights, n)
     except ValueError as exc:
         raise PainterlyError(str(exc)) from None
-    eng = _choose_engine(method, model, engine, quality, device)
 
+
+def _adain_engine(eng: str, model: Any, quality: str, device: str | None, precision: str) -> Any:
+    """The AdaIN runner of engine ``eng`` (``style_stats``, ``apply``, ``transfer``), its model loaded."""
+    if eng == "torch":
+        from ..engines.torch import TorchAdaIN
+
+        if precision == "auto" and quality == "high":
+            precision = "fp32"
+        return TorchAdaIN(model if model is not None else _shipped_file(TORCH_DECODERS, quality), device, precision)
+    return _onnx_adain(model, quality)
+
+
+def _read_photo(content: ImageLike, size: int | None) -> tuple[Any, Image.Image]:
+    """The photo as read, and its RGB at the result's size."""
     photo = read_image(content)
     side = size or min(max(photo.size), DEFAULT_MAX_SIDE)
-    content_img = resize_longest(photo.rgb, side)
-    paintings = [read_style(s, style_size) for s in styles]
-    if preserve_color == "histogram":
-        paintings = [color.match_color(p, content_img) for p in paintings]
-    if eng == "torch" and precision == "auto" and quality == "high":
-        precision = "fp32"
-    if eng == "torch" and model is None and method == "adain":
-        model = _shipped_file(TORCH_DECODERS, quality)
+    return photo, resize_longest(photo.rgb, side)
 
-    def paint(img: Image.Image) -> Image.Image:
-        work = ensure_min_side(img)  # tiny or very thin photos are processed upscaled
-        regions = None if mask is None else read_mask(mask, photo.size, work.size, max(2, len(styles)))
-        if eng == "torch":
-            from ..engines.torch import run_transfer
 
-            out = run_transfer(method, work, paintings, alpha, weights, regions, model, device, precision)
-        else:
-            out = _onnx_adain(model, quality).transfer(work, paintings, alpha, weights, regions)
-        result = from_array(out)
-        return result if result.size == img.size else result.resize(img.size, Image.Resampling.LANCZOS)
+def _fit(out: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """An engine's output as an image of ``size`` (tiny photos were processed upscaled)."""
+    result = from_array(out)
+    return result if result.size == size else result.resize(size, Image.Resampling.LANCZOS)
 
-    result = paint_at_stroke_scale(content_img, stroke_scale, paint)
+
+def _finish(result: Image.Image, photo: Any, content_img: Image.Image, preserve_color: str | None) -> Image.Image:
+    """The painted image as the result: colours kept if asked, the photo's alpha."""
     if preserve_color == "luminance":
         result = color.preserve_color(result, content_img, "luminance")
     return attach_alpha(result, photo.alpha)

@@ -3,7 +3,9 @@ that marks the pixels whose flow cannot be trusted (occluded, disoccluded, or ou
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -16,6 +18,21 @@ def _cv2():
     except ImportError:
         raise PainterlyError("video needs PyAV and OpenCV: pip install 'painterly[video]'") from None
     return cv2
+
+
+@contextlib.contextmanager
+def opencv_threads(threads: int | None) -> Iterator[None]:
+    """OpenCV's worker threads within the block (None: unchanged); the previous number is restored after."""
+    if threads is None:
+        yield
+        return
+    cv2 = _cv2()
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(threads)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def gray(frame: np.ndarray) -> np.ndarray:

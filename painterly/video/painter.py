@@ -3,49 +3,31 @@ with the model loaded once for the whole video, at the video's stroke scale (see
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ..errors import PainterlyError
 from ..stroke_scale import DEFAULT_STROKE_SCALE, StrokeScale
 
 Painter = Callable[[np.ndarray], np.ndarray]
 
 
-def _engine_kwargs(fn: Callable, engine: str | None) -> dict:
-    """``{"engine": engine}`` for an API that takes it; without one (torch only) "auto"/"torch" need no argument."""
-    if engine in (None, ""):
-        return {}
-    if "engine" in inspect.signature(fn).parameters:
-        return {"engine": engine}
-    if engine in ("auto", "torch"):
-        return {}
-    raise PainterlyError(f"engine '{engine}' is not available in this version of painterly (torch only)")
-
-
 def style_painter(style: str | Mapping[str, float] | Sequence[str] | None, strength: float = 1.0,
                   preserve_color: str | None = None, model: Any = None, engine: str | None = None,
                   stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE) -> Painter:
-    """Frames painted by a trained feed-forward model (the shipped one unless ``model``)."""
+    """Frames painted by a trained feed-forward model: by default the one :func:`painterly.stylize` picks (the
+    "fast" quality's first shipped file, on the faster engine here), loaded once."""
     from ..methods import stylize as st
 
-    kwargs = _engine_kwargs(st.stylize, engine)
-    if hasattr(st, "load_stylizer"):  # the engine-aware API: load once, on the chosen engine
-        loaded = st.load_stylizer(model, **kwargs)
-        kwargs = {}
-    else:
-        loaded = st.get_model(model)
-    kwargs["stroke_scale"] = stroke_scale
+    loaded = st.load_stylizer(model, engine or "auto")  # the model and engine painterly.stylize would use
     st.stylize(Image.new("RGB", (16, 16)), style, strength=strength, preserve_color=preserve_color,
-               model=loaded, **kwargs)  # unknown styles and bad options fail before any decoding
+               model=loaded, stroke_scale=stroke_scale)  # unknown styles and bad options fail before any decoding
 
     def paint(frame: np.ndarray) -> np.ndarray:
         img = st.stylize(Image.fromarray(frame), style, strength=strength, preserve_color=preserve_color,
-                         model=loaded, **kwargs)
+                         model=loaded, stroke_scale=stroke_scale)
         return np.asarray(img.convert("RGB"))
 
     return paint
@@ -54,17 +36,15 @@ def style_painter(style: str | Mapping[str, float] | Sequence[str] | None, stren
 def painting_painter(painting: Any, strength: float = 1.0, preserve_color: str | None = None,
                      model: Any = None, engine: str | None = None, style_size: int = 512,
                      stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE) -> Painter:
-    """Frames painted like ``painting`` (a file, image or bundled name) by AdaIN; ``strength`` is its alpha."""
+    """Frames painted like ``painting`` (a file, image or bundled name) by AdaIN; ``strength`` is its alpha.
+    The painting is read and its encoder statistics taken once (:func:`painterly.methods.transfer.prepare_transfer`),
+    not per frame."""
     from ..methods import transfer as tr
 
-    kwargs = {**_engine_kwargs(tr.transfer, engine), "stroke_scale": stroke_scale}
-    picture = tr.read_style(painting, style_size)  # read once; transfer() downscales no further
-    if model is None and "engine" not in inspect.signature(tr.transfer).parameters:
-        model = tr.prepare()  # the torch-only API: convert the weights once, not per frame
+    prepared = tr.prepare_transfer(painting, alpha=strength, preserve_color=preserve_color, style_size=style_size,
+                                   model=model, engine=engine or "auto", stroke_scale=stroke_scale)
 
     def paint(frame: np.ndarray) -> np.ndarray:
-        img = tr.transfer(Image.fromarray(frame), picture, alpha=strength, preserve_color=preserve_color,
-                          size=max(frame.shape[:2]), style_size=style_size, model=model, **kwargs)
-        return np.asarray(img.convert("RGB"))
+        return np.asarray(prepared(Image.fromarray(frame), size=max(frame.shape[:2])).convert("RGB"))
 
     return paint

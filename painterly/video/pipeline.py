@@ -17,9 +17,7 @@ import hashlib
 import json
 import math
 import os
-import queue
 import shutil
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,12 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from ..cpuinfo import physical_cores
+from ..engines.threads import configured, limited
 from ..errors import PainterlyError
 from ..imageio import atomic_write_bytes
+from ..malloc import keep_freed_memory
 from ..stroke_scale import DEFAULT_STROKE_SCALE, StrokeScale, check_stroke_scale
+from .flow import opencv_threads
 from .io import FRAME_NAME, FrameSource, SegmentWriter, atomic_path, join_segments, output_kind, rotate
 from .painter import Painter, painting_painter, style_painter
-from .temporal import TemporalBlender, TemporalState
+from .stages import Sink, prefetch
+from .temporal import Motion, TemporalBlender, TemporalState
 
 #: Default length of a resumable segment, in seconds of output.
 DEFAULT_SEGMENT_SECONDS = 10.0
@@ -68,38 +71,6 @@ def work_folder(output: str | os.PathLike) -> Path:
 def _fingerprint(path: Path) -> dict:
     st = path.stat()
     return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def _prefetch(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
-    """``items`` produced by a background thread (decoding overlaps stylization); errors are re-raised here."""
-    q: queue.Queue = queue.Queue(depth)
-    done = object()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(exc)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                q.get(timeout=0.05)
-            except queue.Empty:
-                pass
 
 
 def _save_state(path: Path, state: TemporalState) -> None:
@@ -150,6 +121,7 @@ def video(
     progress: bool = True,
     painter: Painter | None = None,
     on_segment: Callable[[int], None] | None = None,
+    threaded: bool = True,
 ) -> VideoResult:
     """Stylize the video (or folder of frames) ``input`` into ``output`` (.mp4, .mov, .webm, .gif, or a folder
     for PNG frames).
@@ -172,6 +144,12 @@ def video(
         progress: show a progress bar (frames, fps, ETA) on stderr.
         painter: a function from an RGB frame to its stylized version, replacing style/style_image.
         on_segment: called with each segment's index after it is finished (for tests and progress).
+        threaded: decode (with the optical flow) and encode in background threads while the model runs, the model
+            on all physical cores but one (``$PAINTERLY_THREADS`` or ``$OMP_NUM_THREADS`` set that number);
+            False: one frame after the other in the calling thread (the same output).
+
+    glibc's allocator keeps freed blocks for reuse from here on (:func:`painterly.malloc.keep_freed_memory`;
+    ``PAINTERLY_KEEP_MEMORY=0`` opts out).
     """
     out = Path(output)
     kind = output_kind(out)
@@ -238,33 +216,37 @@ def video(
     except OSError as exc:
         raise PainterlyError(f"cannot write '{out}': {exc.strerror or exc}") from None
 
-    paint = painter or _make_painter(style, style_image, style_size, strength, preserve_color, model, engine,
-                                     stroke_scale)
-    per_segment = max(1, round(Fraction(segment_seconds).limit_denominator(1000) * rate))
-    horizon = t_end if t_end is not None else (Fraction(info.duration).limit_denominator(1_000_000)
-                                               if info.duration else None)
-    total = math.ceil((horizon - t_start) * rate - Fraction(1, 1000)) if horizon is not None else None
-    bar = _progress(total, sum(done), progress)
-    state = _load_state(work / f"state_{len(done) - 1:05d}.npz") if done else TemporalState()
-    blender = TemporalBlender(float(temporal), state)
-    finished = bool(done) and done[-1] < per_segment
-    try:
-        while not finished:
-            k = len(done)
-            seg_start = t_start + Fraction(sum(done)) / rate
-            frames = src.frames(seg_start, rate, coded, t_end)
-            count = _run_segment(k, frames, paint, blender, work, out, kind, coded, rate, info.rotation, physical,
-                                 per_segment, sum(done), bar)
-            if count == 0:
-                break
-            _save_state(work / f"state_{k:05d}.npz", blender.state)
-            done.append(count)
-            atomic_write_bytes(work / MANIFEST, json.dumps({"key": key, "segments": done}).encode())
-            finished = count < per_segment
-            if on_segment is not None:
-                on_segment(k)
-    finally:
-        bar.close()
+    keep_freed_memory()  # every frame allocates and frees the same large buffers
+    model_threads, cv_threads = _thread_split(threaded)
+    with limited(model_threads) as apply_to_torch, opencv_threads(cv_threads):
+        paint = painter or _make_painter(style, style_image, style_size, strength, preserve_color, model, engine,
+                                         stroke_scale)
+        apply_to_torch()  # the model may have imported torch
+        per_segment = max(1, round(Fraction(segment_seconds).limit_denominator(1000) * rate))
+        horizon = t_end if t_end is not None else (Fraction(info.duration).limit_denominator(1_000_000)
+                                                   if info.duration else None)
+        total = math.ceil((horizon - t_start) * rate - Fraction(1, 1000)) if horizon is not None else None
+        bar = _progress(total, sum(done), progress)
+        state = _load_state(work / f"state_{len(done) - 1:05d}.npz") if done else TemporalState()
+        blender = TemporalBlender(float(temporal), state)
+        finished = bool(done) and done[-1] < per_segment
+        try:
+            while not finished:
+                k = len(done)
+                seg_start = t_start + Fraction(sum(done)) / rate
+                frames = src.frames(seg_start, rate, coded, t_end)
+                count = _run_segment(k, frames, paint, blender, work, out, kind, coded, rate, info.rotation, physical,
+                                     per_segment, sum(done), bar, threaded)
+                if count == 0:
+                    break
+                _save_state(work / f"state_{k:05d}.npz", blender.state)
+                done.append(count)
+                atomic_write_bytes(work / MANIFEST, json.dumps({"key": key, "segments": done}).encode())
+                finished = count < per_segment
+                if on_segment is not None:
+                    on_segment(k)
+        finally:
+            bar.close()
     frames_total = sum(done)
     if frames_total == 0:
         raise PainterlyError(f"no frames to stylize in '{input}'" + (f" after {start:g} s" if start else ""))
@@ -282,6 +264,14 @@ def video(
     return VideoResult(out, frames_total, rate, (ew, eh), audio, blender.cuts, resumed)
 
 
+def _thread_split(threaded: bool) -> tuple[int | None, int | None]:
+    """Intra-op threads of (the model, OpenCV): threaded, all physical cores but one for the model and one for
+    OpenCV (the flow and the warps run beside it); else None, None: the engines' and OpenCV's defaults."""
+    if not threaded:
+        return None, None
+    return configured() or max(1, physical_cores() - 1), 1
+
+
 def _segment_ext(kind: str) -> str:
     return "webm" if kind == "webm" else "mp4"
 
@@ -292,13 +282,13 @@ class _Empty(Exception):
 
 def _run_segment(k: int, frames: Iterator[np.ndarray], paint: Painter, blender: TemporalBlender, work: Path,
                  out: Path, kind: str, coded: tuple[int, int], rate: Fraction, rotation: int, physical: bool,
-                 limit: int, first_index: int, bar) -> int:
+                 limit: int, first_index: int, bar, threaded: bool) -> int:
     """Stylize up to ``limit`` frames into segment ``k``; returns how many there were."""
     from PIL import Image
 
     from ..imageio import save_image
 
-    def with_motion() -> Iterator[tuple[np.ndarray, Any]]:  # decoding and the flow run ahead, in a thread
+    def with_motion() -> Iterator[tuple[np.ndarray, Motion | None]]:
         prev = blender.state.prev_input
         for frame in _take(frames, limit):
             if physical and rotation:
@@ -306,35 +296,68 @@ def _run_segment(k: int, frames: Iterator[np.ndarray], paint: Painter, blender: 
             yield frame, blender.motion(prev, frame)
             prev = frame
 
-    def stylized() -> Iterator[np.ndarray]:
-        for frame, motion in _prefetch(with_motion()):
-            styled = paint(frame)
-            if styled.shape != frame.shape:
-                styled = np.asarray(Image.fromarray(styled).resize((frame.shape[1], frame.shape[0]),
-                                                                   Image.Resampling.LANCZOS))
-            yield blender.blend(frame, styled, motion)
-            bar.update(1)
-
-    count = 0
     if kind == "frames":
-        for count, result in enumerate(stylized(), 1):
-            save_image(Image.fromarray(result), out / FRAME_NAME.format(first_index + count))
-        return count
+        written = [first_index]
+
+        def save(result: np.ndarray) -> None:
+            written[0] += 1
+            save_image(Image.fromarray(result), out / FRAME_NAME.format(written[0]))
+
+        try:
+            return _stream(with_motion(), paint, blender, save, bar, threaded)
+        except OSError as exc:
+            raise PainterlyError(f"cannot write '{out}': {exc.strerror or exc}") from None
     size = (coded[1], coded[0]) if physical and rotation % 180 else coded
     try:
         with atomic_path(work / f"segment_{k:05d}.{_segment_ext(kind)}") as tmp:
             writer = SegmentWriter(tmp, kind, size, rate, 0 if physical else rotation)
             try:
-                for result in stylized():
-                    writer.write(result)
-                    count += 1
+                count = _stream(with_motion(), paint, blender, writer.write, bar, threaded)
             finally:
                 writer.close()
             if count == 0:
                 raise _Empty
     except _Empty:
         return 0
+    except OSError as exc:  # the disk filled up, the folder went away ...
+        raise PainterlyError(f"cannot write '{out}': {exc.strerror or exc}") from None
     return count
+
+
+def _stream(motions: Iterator[tuple[np.ndarray, Motion | None]], paint: Painter, blender: TemporalBlender,
+            write: Callable[[np.ndarray], None], bar, threaded: bool) -> int:
+    """Paint, blend and write every frame; returns how many. ``threaded``: decoding with the optical flow and
+    blending with encoding run in their own threads (:mod:`painterly.video.stages`), overlapping the model,
+    which runs here; otherwise all of it runs here, one frame after the other. The output is the same."""
+
+    def finish(item: tuple[np.ndarray, np.ndarray, Motion | None]) -> None:
+        frame, styled, motion = item
+        write(blender.blend(frame, styled, motion))
+        bar.update(1)
+
+    count = 0
+    if not threaded:
+        for frame, motion in motions:
+            finish((frame, _painted(paint, frame), motion))
+            count += 1
+        return count
+    with Sink(finish) as sink:
+        for frame, motion in prefetch(motions):
+            sink.put((frame, _painted(paint, frame), motion))
+            count += 1
+        sink.close()
+    return count
+
+
+def _painted(paint: Painter, frame: np.ndarray) -> np.ndarray:
+    """``paint(frame)`` at the frame's size."""
+    styled = paint(frame)
+    if styled.shape != frame.shape:
+        from PIL import Image
+
+        styled = np.asarray(Image.fromarray(styled).resize((frame.shape[1], frame.shape[0]),
+                                                           Image.Resampling.LANCZOS))
+    return styled
 
 
 def _take(items: Iterator[np.ndarray], n: int) -> Iterator[np.ndarray]:
