@@ -269,20 +269,11 @@ class PreparedTransfer:
         return _finish(result, photo, content_img, self.preserve_color)
 
 
-def prepare_transfer(
-    style: ImageLike | Sequence[ImageLike],
-    alpha: float = 1.0,
-    style_weights: Sequence[float] | None = None,
-    preserve_color: str | None = None,
-    style_size: int = 512,
-    model: Any = None,
-    device: str | None = None,
-    precision: str = "auto",
-    *,
-    engine: str = "auto",
-    quality: str = "fast",
-    stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE,
-) -> PreparedTransfer:
+def prepare_transfer(style: ImageLike | Sequence[ImageLike], alpha: float = 1.0,
+                     style_weights: Sequence[float] | None = None, preserve_color: str | None = None,
+                     style_size: int = 512, model: Any = None, device: str | None = None, precision: str = "auto",
+                     *, engine: str = "auto", quality: str = "fast",
+                     stroke_scale: StrokeScale = DEFAULT_STROKE_SCALE) -> PreparedTransfer:
     """AdaIN ready for many photos: the arguments are :func:`transfer`'s (method ``"adain"``, no mask); the engine
     is chosen, the model loaded and each painting's encoder statistics taken here, once."""
     _check_options(alpha, preserve_color, None)
