@@ -115,12 +115,12 @@ def machine() -> dict:
     decision, the git commit and the load at the time. Stamped into every result file."""
     from importlib import metadata
 
-    from painterly.cpuinfo import cpu_summary
+    from painterly.cpuinfo import cpu_summary, isa_cap
 
     facts: dict = {**cpu_summary(), "cores": os.cpu_count(), "python": platform.python_version(),
                    "commit": git_commit(), "load_average": os.getloadavg(),
                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")}
+                   "onednn_max_cpu_isa": isa_cap()}
     for package in ("torch", "onnxruntime", "numpy", "pillow"):
         try:
             facts[package] = metadata.version(package)

@@ -70,6 +70,15 @@ def physical_cores() -> int:
     return max(1, min(allowed, logical) // per_core)
 
 
+def isa_cap() -> str | None:
+    """The oneDNN ISA cap of this process (``ONEDNN_MAX_CPU_ISA``, e.g. ``AVX2``), lower-cased, or None.
+
+    It changes which kernels torch runs (an AMX CPU measured as one without AMX), so cached speed
+    decisions and benchmark stamps include it; onnxruntime's kernels ignore it."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return cap.lower() if cap else None
+
+
 def cpu_summary() -> dict[str, object]:
     """Model, architecture, logical CPUs and the ISA extensions of :data:`ISA_FLAGS` present here."""
     return {

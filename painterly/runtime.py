@@ -61,8 +61,8 @@ PRECISION_CACHE = "precision.json"
 def _precision_key() -> str:
     """CPU model and torch version, and the oneDNN ISA cap when one is set (``ONEDNN_MAX_CPU_ISA``
     changes which kernels run, e.g. to measure a CPU without AMX on one that has it)."""
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
-    return f"{cpuinfo.cpu_model()}|torch {torch.__version__}" + (f"|isa<={cap.lower()}" if cap else "")
+    cap = cpuinfo.isa_cap()
+    return f"{cpuinfo.cpu_model()}|torch {torch.__version__}" + (f"|isa<={cap}" if cap else "")
 
 
 @functools.lru_cache(maxsize=1)

@@ -326,3 +326,20 @@ def test_base_modules_do_not_import_torch():
         print("TORCH", sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
     """, no_torch=False)
     assert "TORCH []" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+
+
+def test_engine_choice_is_cached_per_onednn_isa_cap(tmp_path, monkeypatch):
+    # torch measured under ONEDNN_MAX_CPU_ISA (AMX off, say) is another machine for the engine choice
+    monkeypatch.setenv("PAINTERLY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("PAINTERLY_ENGINE", raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    plain = choose.cache_key("task A")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    capped = choose.cache_key("task A")
+    assert capped != plain and "avx2" in capped
+    slow = {"onnxruntime": lambda: (lambda: None), "torch": lambda: (lambda: __import__("time").sleep(0.01))}
+    assert choose.fastest("task A", slow) == "onnxruntime"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    fast = {"onnxruntime": lambda: (lambda: __import__("time").sleep(0.01)), "torch": lambda: (lambda: None)}
+    assert choose.fastest("task A", fast) == "torch"  # not the capped run's cached answer
