@@ -197,11 +197,11 @@ def test_an_error_in_the_model_stops_the_other_threads(tmp_path, clip):
     assert threading.active_count() <= before
 
 
-def test_the_model_gets_all_cores_but_one(monkeypatch):
+def test_the_model_gets_every_core(monkeypatch):
     monkeypatch.delenv("PAINTERLY_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(pipeline, "physical_cores", lambda: 8)
-    assert pipeline._thread_split(True) == (7, 1)
+    assert pipeline._thread_split(True) == (8, 1)
     assert pipeline._thread_split(False) == (None, None)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert pipeline._thread_split(True) == (3, 1)
