@@ -268,7 +268,7 @@ def _thread_split(threaded: bool) -> tuple[int | None, int | None]:
     """Intra-op threads of (the model, OpenCV): threaded, every physical core for the model and one for OpenCV
     (decoding, the flow, the warps and encoding take about a seventh of the CPU time of a 480p frame and fit
     between the model's operations); else None, None: the engines' and OpenCV's defaults. On a quiet 2-core
-    CPU the model on both cores ran the 480p clips 1.6x as fast as on one; on a machine busy with other work,
+    CPU the model on both cores ran the 480p clips about 1.45x as fast as on one; on a machine busy with other work,
     fewer threads (``PAINTERLY_THREADS``) can be faster."""
     if not threaded:
         return None, None
