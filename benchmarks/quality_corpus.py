@@ -40,10 +40,9 @@ def held_out(corpus: Path, limit: int | None) -> list[Path]:
     if missing:
         raise SystemExit(f"quality_corpus: {len(missing)} held-out paintings missing under {corpus} "
                          f"(e.g. {missing[0]}); pass --corpus")
-    if limit and limit < len(files):
-        step = len(files) / limit
-        files = [files[int(i * step)] for i in range(limit)]
-    return files
+    from painterly.training.objectives.arbitrary import spread
+
+    return spread(files, limit) if limit else files
 
 
 def score_all(models: list[tuple[str, str, str | None]], paintings: list[Path], photos: list[str]) -> dict:

@@ -274,3 +274,12 @@ def test_train_adain_cli_trains_resumes_and_reports_errors(tmp_path, capsys):
                "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "nowhere" in err
+
+
+def test_end_of_run_evaluation_spreads_a_large_pool():
+    from painterly.training.objectives.arbitrary import EVAL_PAINTINGS, spread
+
+    assert spread(["a", "b"], 5) == ["a", "b"]
+    picked = spread([f"p{i:03d}" for i in range(800)], EVAL_PAINTINGS)
+    assert len(picked) == EVAL_PAINTINGS and picked[0] == "p000" and picked[-1] > "p780"
+    assert len(set(picked)) == EVAL_PAINTINGS and picked == sorted(picked)
