@@ -1,6 +1,7 @@
 """Render the docs/ pictures of the shipped models (CPU is fine; about two minutes).
 
     python scripts/make_docs_sheets.py [--size 512] [--only feedforward heldout alpha interpolation]
+    python scripts/make_docs_sheets.py --only deploy --slim runs/slim   # a student not shipped (yet)
 
 * docs/feedforward_contact_sheet.jpg  photos x the 10 styles of the shipped feed-forward model
 * docs/arbitrary_heldout.jpg           held-out paintings x photos, AdaIN and meta network
@@ -83,9 +84,17 @@ DEPLOY_VARIANTS = {
 }
 
 
-def deploy_sheet(size: int, styles: list[str]) -> None:
+def deploy_sheet(size: int, styles: list[str], slim: Path | None = None) -> None:
+    """``slim``: a folder with a candidate student's ``multistyle_slim.{fp32,int8}.onnx`` (not shipped): its
+    columns are labelled "candidate"."""
     pretrained = ROOT / "painterly" / "pretrained"
-    variants = {k: (e, pretrained / f) for k, (e, f) in DEPLOY_VARIANTS.items() if (pretrained / f).is_file()}
+    variants = {}
+    for label, (engine, name) in DEPLOY_VARIANTS.items():
+        if slim is not None and label.startswith("slim"):
+            if (slim / name).is_file():
+                variants[label.replace("slim", "slim candidate")] = (engine, slim / name)
+        elif (pretrained / name).is_file():
+            variants[label] = (engine, pretrained / name)
     cols = [(style, label) for style in styles for label in variants]
     grid = [[painterly.stylize(PHOTOS / f"{p}.jpg", style, size=size, engine=variants[label][0],
                                model=variants[label][1]) for style, label in cols] for p in PHOTO_NAMES]
@@ -97,11 +106,13 @@ def deploy_sheet(size: int, styles: list[str]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--slim", type=Path, default=None,
+                    help="deploy sheet: folder of a candidate slim student's ONNX files (not shipped)")
     sheets = {
         "feedforward": lambda size: feedforward_sheet(size),
         "heldout": lambda size: heldout_sheet(size, ["the-scream", "udnie"]),
         "alpha": lambda size: alpha_sweep(size, "the-scream"),
-        "deploy": lambda size: deploy_sheet(size, ["starry-night", "the-scream"]),
+        "deploy": lambda size: deploy_sheet(size, ["starry-night", "the-scream"], args.slim),
         "interpolation": lambda size: interpolation_grid(min(size, 320),
                                                          ["the-scream", "udnie", "starry-night", "composition-vii"]),
     }

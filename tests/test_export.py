@@ -14,7 +14,7 @@ pytest.importorskip("onnxscript")
 
 from painterly.cli import main  # noqa: E402
 from painterly.errors import ModelError  # noqa: E402
-from painterly.export.graphs import DecoderGraph, StylizeGraph, stats_size  # noqa: E402
+from painterly.export.graphs import DecoderGraph, StylizeGraph, UnshuffledConv, output_conv, stats_size  # noqa: E402
 from painterly.export.onnx import decoder_spec, encoder_spec, export_graph, pipeline_spec, stylize_spec  # noqa: E402
 from painterly.models.adain import AdaINDecoder, AdaINDecoderConfig  # noqa: E402
 from painterly.models.io import StylizationModel, save_model  # noqa: E402
@@ -70,6 +70,31 @@ def test_stylize_graph_matches_forward_and_norm_stats(output, upsample):
         assert (yt - net(tile, style, norm.replay())).abs().max() < 1e-5
         yo, _ = graph(tile, style, stats, torch.zeros(1))
         assert (yo - yt).abs().max() > 1e-3  # use_stats=0 really ignores the given statistics
+
+
+@pytest.mark.parametrize("kernel,block", [(9, 4), (9, 2), (5, 4), (3, 2)])
+def test_unshuffled_conv_is_the_conv(kernel, block):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 3, kernel)
+    fast = UnshuffledConv(conv, block)
+    x = torch.randn(2, 6, 16 + kernel - 1, 24 + kernel - 1)
+    with torch.no_grad():
+        assert (fast(x) - conv(x)).abs().max() < 1e-5
+    assert fast.weight.shape == conv.weight.shape  # the small kernel is what gets stored
+
+
+def test_output_conv_block_follows_the_kernel():
+    assert output_conv(TransformerNet(TransformerConfig(stem_kernel=9))).block == 4
+    assert output_conv(TransformerNet(TransformerConfig(stem_kernel=3))).block == 2
+
+
+def test_export_stores_the_small_output_kernel(fp32_file, tiny):
+    import onnx
+
+    model = onnx.load(str(fp32_file[0]))
+    shapes = [tuple(t.dims) for t in model.graph.initializer]
+    assert tuple(tiny.net.head.weight.shape) in shapes
+    assert not any(len(s) == 4 and s[0] == 3 * 4 for s in shapes)  # no rearranged (12, C*4, K, K) copy
 
 
 def test_export_fp32_validates_and_metadata_round_trips(fp32_file, tiny):
