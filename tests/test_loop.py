@@ -267,6 +267,13 @@ def test_distill_task_loss_uses_the_teachers_own_loss(tmp_path):
     assert losses["total"] == pytest.approx(losses["pixel"] + losses["content"] + losses["style"] + losses["task"],
                                             rel=1e-4)
     assert load_model(run.output).training["distill"]["task_weight"] == 2.0
+    # the task term's style part weighted 3x: same first step, a larger task loss, recorded in the file
+    one = distill(teacher, photos, tmp_path / "a.safetensors", cfg, _distill_opts(1, checkpoint_every=0),
+                  encoder_weights=None)
+    heavy = distill(teacher, photos, tmp_path / "b.safetensors", replace(cfg, task_style_scale=3.0),
+                    _distill_opts(1, checkpoint_every=0), encoder_weights=None)
+    assert heavy.result.losses["task"] > 1.5 * one.result.losses["task"]
+    assert load_model(heavy.output).training["distill"]["task_style_scale"] == 3.0
     # steps whose batch holds only mixes of two styles have no task term: logged as 0, not missing
     mixed = distill(teacher, photos, tmp_path / "m.safetensors", replace(cfg, mix_prob=1.0),
                     _distill_opts(2, checkpoint_every=0), encoder_weights=None)

@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-weight", type=float, default=d.task_weight,
                    help="weight of the teacher's own training loss (content vs the photo, Gram vs its bundled "
                    "paintings) on one-style samples (default %(default)s: off)")
+    p.add_argument("--task-style-scale", type=float, default=d.task_style_scale,
+                   help="factor on the teacher's style weight inside --task-weight's loss: above 1 trades "
+                   "content for style (default %(default)s)")
     p.add_argument("--mix-prob", type=float, default=d.mix_prob,
                    help="chance a sample uses a mix of two styles (default %(default)s)")
     add_loop_options(p, LoopDefaults(steps=100_000, batch_size=4, lr=1e-3, out_help="student model to write "

@@ -11,7 +11,9 @@ The student learns to reproduce the teacher's output:
   output (the layers the shipped model's style loss uses);
 * ``task`` (with ``task_weight``): the teacher's own training loss (content against the photo, Gram
   matrices against its paintings; the paintings must be bundled ones) on the samples with one style,
-  so the student is pulled towards what the teacher was trained for, not only towards its images.
+  so the student is pulled towards what the teacher was trained for, not only towards its images;
+  ``task_style_scale`` > 1 weighs its style part more than the teacher did (a student whose content loss
+  has room to spare can trade some of it for style).
 
 The student keeps the teacher's styles (same rows, same names), output and upsampling; the file it
 writes is an ordinary stylization model, usable wherever the teacher is.
@@ -59,13 +61,16 @@ class DistillConfig:
     crop_scale: tuple[float, float] = (1.0, 2.0)
     #: weight of the teacher's own training loss (0: off)
     task_weight: float = 0.0
+    #: factor on the style weight of the teacher's loss inside the task term
+    task_style_scale: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"student": dict(self.student), "pixel_weight": self.pixel_weight,
                 "content_weight": self.content_weight, "style_weight": self.style_weight,
                 "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
                 "mix_prob": self.mix_prob, "crop_scale": list(self.crop_scale),
-                **({"task_weight": self.task_weight} if self.task_weight else {})}
+                **({"task_weight": self.task_weight} if self.task_weight else {}),
+                **({"task_style_scale": self.task_style_scale} if self.task_style_scale != 1.0 else {})}
 
     def perceptual_loss(self) -> PerceptualLoss | None:
         if not (self.content_weight or self.style_weight):
@@ -142,13 +147,14 @@ class TaskLoss:
     """The teacher's own training loss (content against the photo, Gram matrices against its paintings),
     built from its file's training record; the paintings are the bundled ones its styles are named after."""
 
-    def __init__(self, teacher: StylizationModel, weight: float) -> None:
+    def __init__(self, teacher: StylizationModel, weight: float, style_scale: float = 1.0) -> None:
         from ...paintings import bundled_painting
 
         cfg = teacher.training.get("config") or {}
         try:
             self.loss = PerceptualLoss(content_layers=cfg["content_layers"], style_layers=cfg["style_layers"],
-                                       content_weight=cfg["content_weight"], style_weight=cfg["style_weight"],
+                                       content_weight=cfg["content_weight"],
+                                       style_weight=cfg["style_weight"] * style_scale,
                                        tv_weight=cfg.get("tv_weight", 0.0))
             self.paintings = [bundled_painting(name) for name in teacher.names]
         except (KeyError, PainterlyError) as exc:
@@ -214,7 +220,7 @@ class DistillObjective(Objective):
         self.device = device
         self.teacher_net = on_device(self.teacher.net.eval().requires_grad_(False), device, opts.channels_last)
         self.loss = cfg.perceptual_loss()
-        self.task = TaskLoss(self.teacher, cfg.task_weight) if cfg.task_weight else None
+        self.task = TaskLoss(self.teacher, cfg.task_weight, cfg.task_style_scale) if cfg.task_weight else None
         layers = [*(self.loss.layers if self.loss else []), *(self.task.layers if self.task else [])]
         self.encoder = None
         if layers:
