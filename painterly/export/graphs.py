@@ -98,10 +98,10 @@ class UnshuffledConv(nn.Module):
 
 def output_conv(net: TransformerNet) -> nn.Module:
     """The network's output conv for export: an :class:`UnshuffledConv` where the padded input keeps the
-    contract's multiple-of-4 sizes divisible (block 4, else 2), else the conv itself."""
+    contract's multiple-of-4 sizes divisible (block 4, else 2; the padding is even), else (a 1x1 conv) the
+    conv itself."""
     pad = 2 * (net.config.stem_kernel // 2)
-    block = 4 if pad % 4 == 0 else 2 if pad % 2 == 0 else 1
-    return UnshuffledConv(net.head, block) if block > 1 and pad > 0 else net.head
+    return UnshuffledConv(net.head, 4 if pad % 4 == 0 else 2) if pad > 0 else net.head
 
 
 class StylizeGraph(nn.Module):
