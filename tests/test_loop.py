@@ -207,6 +207,23 @@ def test_student_config_and_style_vectors():
     assert torch.equal(random_style_vectors(4, 1, 0.5, torch.Generator()), torch.ones(4, 1))
 
 
+def test_style_boost_draws_a_style_more_often():
+    names = ["a", "b", "c", "d"]
+    probs = DistillConfig(style_boost={"c": 3.0}).style_probs(names)
+    assert probs.tolist() == pytest.approx([1 / 6, 1 / 6, 1 / 2, 1 / 6])
+    assert DistillConfig().style_probs(names) is None
+    v = random_style_vectors(4000, 4, 0.0, torch.Generator().manual_seed(0), probs)
+    share = v.mean(0)
+    assert 0.46 < float(share[2]) < 0.54 and all(0.14 < float(share[i]) < 0.19 for i in (0, 1, 3))
+    with pytest.raises(PainterlyError, match="unknown style 'x'"):
+        DistillConfig(style_boost={"x": 2.0}).style_probs(names)
+    for bad in ({"a": -1.0}, {n: 0.0 for n in names}, {"a": float("nan")}):
+        with pytest.raises(PainterlyError, match="style-boost"):
+            DistillConfig(style_boost=bad).style_probs(names)
+    assert DistillConfig(style_boost={"c": 3.0}).to_dict()["style_boost"] == {"c": 3.0}
+    assert "style_boost" not in DistillConfig().to_dict()
+
+
 def test_distill_adain_decoder_student(tmp_path):
     from painterly.models.adain import AdaINDecoder, AdaINDecoderConfig, load_decoder, save_decoder
     from painterly.training.objectives.distill_adain import distill_adain
@@ -248,6 +265,14 @@ def test_distill_cli(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main([*argv, "--blocks", "-1"]) == 2
     assert main(["distill", "--adain", "--data", str(photos), "--out", str(out)]) == 2  # no --style-dir
+    styles = load_model(out).names
+    capsys.readouterr()
+    assert main([*argv, "--style-boost", f"{styles[0]}=3"]) == 0
+    assert load_model(out).training["distill"]["style_boost"] == {styles[0]: 3.0}
+    for bad in ("nope=2", f"{styles[0]}", f"{styles[0]}=x"):
+        assert main([*argv, "--style-boost", bad]) == 2
+        err = capsys.readouterr().err
+        assert "style-boost" in err and "Traceback" not in err
 
 
 def test_distill_task_loss_uses_the_teachers_own_loss(tmp_path):

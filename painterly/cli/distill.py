@@ -49,10 +49,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-style-scale", type=float, default=d.task_style_scale,
                    help="factor on the teacher's style weight inside --task-weight's loss: above 1 trades "
                    "content for style (default %(default)s)")
+    p.add_argument("--style-boost", action="append", default=None, metavar="NAME=W",
+                   help="draw this style W times as often as the others (repeatable; for a student that lags "
+                   "the teacher on a few styles)")
     p.add_argument("--mix-prob", type=float, default=d.mix_prob,
                    help="chance a sample uses a mix of two styles (default %(default)s)")
     add_loop_options(p, LoopDefaults(steps=100_000, batch_size=4, lr=1e-3, out_help="student model to write "
                                      "(.safetensors)"))
+
+
+def parse_boost(specs: list[str]) -> dict[str, float]:
+    """``["udnie=2"]`` -> ``{"udnie": 2.0}``."""
+    out: dict[str, float] = {}
+    for spec in specs:
+        name, sep, weight = spec.partition("=")
+        try:
+            out[name.strip()] = float(weight)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise PainterlyError(f"bad --style-boost '{spec}': expected NAME=WEIGHT")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from ..training.objectives.distill import DistillConfig, distill
 
     if args.adain:
+        if args.style_boost:
+            raise PainterlyError("--style-boost is for multi-style students (an AdaIN decoder has no styles)")
         return _run_adain(args)
     if args.student_preset:
         student = {"preset": args.student_preset}
@@ -71,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         TransformerConfig.from_dict({k: v for k, v in student.items() if k != "preset"})
     except ValueError as exc:
         raise PainterlyError(f"bad student shape: {exc}") from None
-    config = config_from_args(DistillConfig, args, student=student)
+    config = config_from_args(DistillConfig, args, student=student, style_boost=parse_boost(args.style_boost or []))
     options = loop_options(args)
     run_ = distill(shipped_or_path(args.teacher, DEFAULT_MODEL.name), args.data, args.out, config, options,
                    checkpoint=args.checkpoint, half=args.half, init=args.init)

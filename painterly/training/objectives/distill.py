@@ -15,6 +15,9 @@ The student learns to reproduce the teacher's output:
   ``task_style_scale`` > 1 weighs its style part more than the teacher did (a student whose content loss
   has room to spare can trade some of it for style).
 
+``style_boost`` draws some styles more often than the others (e.g. ``{"udnie": 2}``: twice as often), for
+a student that lags the teacher on a few paintings only.
+
 The student keeps the teacher's styles (same rows, same names), output and upsampling; the file it
 writes is an ordinary stylization model, usable wherever the teacher is.
 """
@@ -63,6 +66,8 @@ class DistillConfig:
     task_weight: float = 0.0
     #: factor on the style weight of the teacher's loss inside the task term
     task_style_scale: float = 1.0
+    #: relative sampling weight per style name (the others 1)
+    style_boost: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"student": dict(self.student), "pixel_weight": self.pixel_weight,
@@ -70,7 +75,20 @@ class DistillConfig:
                 "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
                 "mix_prob": self.mix_prob, "crop_scale": list(self.crop_scale),
                 **({"task_weight": self.task_weight} if self.task_weight else {}),
-                **({"task_style_scale": self.task_style_scale} if self.task_style_scale != 1.0 else {})}
+                **({"task_style_scale": self.task_style_scale} if self.task_style_scale != 1.0 else {}),
+                **({"style_boost": dict(self.style_boost)} if self.style_boost else {})}
+
+    def style_probs(self, names: list[str]) -> torch.Tensor | None:
+        """Sampling probability of each of ``names`` (None: uniform); unknown names or bad weights raise."""
+        if not self.style_boost:
+            return None
+        unknown = sorted(set(self.style_boost) - set(names))
+        if unknown:
+            raise PainterlyError(f"--style-boost: unknown style '{unknown[0]}'; the teacher has {', '.join(names)}")
+        weights = torch.tensor([float(self.style_boost.get(n, 1.0)) for n in names])
+        if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()) or float(weights.sum()) <= 0:
+            raise PainterlyError(f"--style-boost weights must be finite, >= 0 and not all 0, got {self.style_boost}")
+        return weights / weights.sum()
 
     def perceptual_loss(self) -> PerceptualLoss | None:
         if not (self.content_weight or self.style_weight):
@@ -111,9 +129,14 @@ def pruned_student(teacher: StylizationModel, shape: TransformerConfig) -> Styli
     return StylizationModel(net, teacher.styles, {"pruned_from": teacher.path})
 
 
-def random_style_vectors(n: int, num_styles: int, mix_prob: float, generator: torch.Generator) -> torch.Tensor:
-    """(n, num_styles) style weights: one-hot, or with probability ``mix_prob`` a random mix of two styles."""
-    first = torch.randint(0, num_styles, (n,), generator=generator)
+def random_style_vectors(n: int, num_styles: int, mix_prob: float, generator: torch.Generator,
+                         probs: torch.Tensor | None = None) -> torch.Tensor:
+    """(n, num_styles) style weights: one-hot, or with probability ``mix_prob`` a random mix of two styles.
+    ``probs``: how often each style is drawn (None: uniform); the second style of a mix is uniform."""
+    if probs is None:
+        first = torch.randint(0, num_styles, (n,), generator=generator)
+    else:
+        first = torch.multinomial(probs, n, replacement=True, generator=generator)
     vec = F.one_hot(first, num_styles).float()
     if num_styles < 2 or mix_prob <= 0:
         return vec
@@ -213,6 +236,7 @@ class DistillObjective(Objective):
             self.student_config = self.prior.net.config
         else:
             self.student_config = student_config(self.teacher.net.config, config.student)
+        self.style_probs = config.style_probs(self.teacher.names)
 
     def build(self, device: torch.device, dist: DistInfo) -> nn.Module:
         opts, cfg = self.options, self.settings
@@ -235,7 +259,7 @@ class DistillObjective(Objective):
     def losses(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         x = ctx.sample(self.dataset, self.options.batch_size)
         style = random_style_vectors(x.shape[0], self.student_config.num_styles, self.settings.mix_prob,
-                                     ctx.generator).to(ctx.device)
+                                     ctx.generator, self.style_probs).to(ctx.device)
         with torch.no_grad():
             target = self.teacher_net(x, style)
         y = ctx.model(x, style)
