@@ -44,8 +44,9 @@ $(NPM_STAMP): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NPM_STAMP)
 
-# The demo's vendored runtime and models (gitignored web/vendor/): the shipped multistyle.int8.onnx (and
-# multistyle.fp32.onnx when present); WEB_MODELS="a.onnx b.onnx" for others (the first is the default).
+# The demo's vendored runtime and models (gitignored web/vendor/): the shipped multistyle_slim.int8.onnx (when
+# shipped), multistyle.int8.onnx and multistyle.fp32.onnx; WEB_MODELS="a.onnx b.onnx" for others (the first is
+# the default).
 web: $(STAMP) $(NPM_STAMP)
 	$(PY) web/prepare.py $(addprefix --model ,$(WEB_MODELS))
 

@@ -67,6 +67,7 @@ def test_prepare_writes_vendor(tmp_path, dist):
     assert info == json.loads((out / "model.json").read_text())
     assert [m["file"] for m in info["models"]] == ["model/m.int8.onnx", "model/m.fp32.onnx"]
     assert [m["precision"] for m in info["models"]] == ["int8", "fp32"]
+    assert [m["label"] for m in info["models"]] == ["m int8", "m fp32"]
     assert info["models"][0]["bytes"] == int8.stat().st_size and info["stats_size"] == 8
     assert [s["name"] for s in info["styles"]] == ["udnie", "my-style"]
     assert info["styles"][0]["thumb"] == "thumbs/udnie.jpg" and "thumb" not in info["styles"][1]
@@ -74,6 +75,12 @@ def test_prepare_writes_vendor(tmp_path, dist):
     assert info["photos"] and all((out / p).is_file() for p in info["photos"])
     for name in prepare.ORT_FILES:
         assert (out / "ort" / name).read_bytes() == (dist / name).read_bytes()
+    assert prepare.model_label(Path("multistyle_slim.int8.onnx"), "int8") == "slim int8"
+    assert prepare.model_label(Path("multistyle.fp32.onnx"), "fp32") == "full fp32"
+    shipped = prepare.default_models()  # the full int8 graph always; the slim one first where shipped
+    assert prepare.DEFAULT_MODEL in shipped and shipped[0].name.startswith("multistyle")
+    assert (shipped[0].name == "multistyle_slim.int8.onnx") == prepare.DEFAULT_MODEL.with_name(
+        "multistyle_slim.int8.onnx").is_file()
     # A rebuild with one model leaves no stale model behind.
     prepare.prepare([fp32], out, dist)
     assert sorted(p.name for p in (out / "model").iterdir()) == ["m.fp32.onnx"]

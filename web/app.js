@@ -57,7 +57,7 @@ async function warmUp(session) {
 async function useModel(m) {
   let entry = state.sessions.get(m.file);
   if (!entry) {
-    setStatus(`Loading the ${m.precision} model…`);
+    setStatus(`Loading the ${m.label || m.precision} model…`);
     const t0 = performance.now();
     const session = await ort.InferenceSession.create(`vendor/${m.file}`, {
       executionProviders: ["wasm"], graphOptimizationLevel: "all",
@@ -72,7 +72,7 @@ async function useModel(m) {
   // onnxruntime-web ships one wasm build: SIMD, threads-capable (ort-wasm-simd-threaded.wasm).
   ui.backend.textContent = `onnxruntime-web ${ort.env.versions.web}, wasm SIMD, ${n} thread${n > 1 ? "s" : ""}` +
     (self.crossOriginIsolated ? " (cross-origin isolated)" : " (not cross-origin isolated)") +
-    `, ${m.precision} model (${(m.bytes / 2 ** 20).toFixed(1)} MiB), loaded and warmed up in ${entry.loadMs.toFixed(0)} ms`;
+    `, ${m.label || m.precision} model (${(m.bytes / 2 ** 20).toFixed(1)} MiB), loaded and warmed up in ${entry.loadMs.toFixed(0)} ms`;
   return entry.loadMs;
 }
 
@@ -105,7 +105,7 @@ function buildGallery() {
     ui.style2.append(new Option(s.title || s.name, s.name, false, i === 1));
   });
   for (const m of state.info.models) {
-    ui.model.append(new Option(`${m.precision} (${(m.bytes / 2 ** 20).toFixed(1)} MiB)`, m.file));
+    ui.model.append(new Option(`${m.label || m.precision} (${(m.bytes / 2 ** 20).toFixed(1)} MiB)`, m.file));
   }
   ui.modelRow.hidden = state.info.models.length < 2;
   for (const url of state.info.photos || []) {
@@ -310,10 +310,10 @@ function wire() {
     ui.run.disabled = true;
     try {
       await useModel(m);
-      setStatus(`The ${m.precision} model is ready.`);
+      setStatus(`The ${m.label || m.precision} model is ready.`);
     } catch (err) {
       console.error(err);
-      setStatus(`Cannot load the ${m.precision} model: ${err.message || err}`, true);
+      setStatus(`Cannot load the ${m.label || m.precision} model: ${err.message || err}`, true);
     }
     updateRunButton();
     rerun();

@@ -47,6 +47,7 @@ def model_info(path: Path) -> dict:
     """What the page needs from a stylization graph's metadata."""
     meta = read_onnx_metadata(path, kind="stylize")
     return {"file": f"model/{path.name}", "precision": meta["precision"], "bytes": path.stat().st_size,
+            "label": model_label(path, meta["precision"]),
             "stats_size": meta["stats_size"],
             "styles": [{k: str(s.get(k, "")) for k in ("name", "title", "artist", "source")} for s in meta["styles"]]}
 
@@ -63,9 +64,18 @@ def write_thumbnails(styles: list[dict], dest: Path) -> None:
 
 
 def default_models() -> list[Path]:
-    """The shipped int8 graph, and the fp32 one beside it when present (the page offers both)."""
-    fp32 = DEFAULT_MODEL.with_name("multistyle.fp32.onnx")
-    return [DEFAULT_MODEL] + ([fp32] if fp32.is_file() else [])
+    """The shipped stylization graphs the page offers, the default first: the slim student's int8 graph
+    where it is shipped, the full network's int8 graph, and its fp32 one."""
+    names = ("multistyle_slim.int8.onnx", DEFAULT_MODEL.name, "multistyle.fp32.onnx")
+    return [p for p in (DEFAULT_MODEL.with_name(n) for n in names) if p == DEFAULT_MODEL or p.is_file()]
+
+
+def model_label(path: Path, precision: str) -> str:
+    """What the page calls a model: "slim int8" for multistyle_slim.int8.onnx, "full fp32" for
+    multistyle.fp32.onnx, else the file's stem."""
+    stem = path.name.split(".")[0]
+    kind = {"multistyle": "full", "multistyle_slim": "slim"}.get(stem, stem)
+    return f"{kind} {precision}"
 
 
 def prepare(models: list[Path] | None = None, out: Path = WEB / "vendor", dist: Path = ORT_DIST) -> dict:
@@ -98,7 +108,7 @@ def prepare(models: list[Path] | None = None, out: Path = WEB / "vendor", dist: 
         shutil.copy2(photo, out / "photos" / photo.name)
         photos.append(f"photos/{photo.name}")
     info = {"styles": styles, "stats_size": first["stats_size"], "photos": photos,
-            "models": [{k: e[k] for k in ("file", "precision", "bytes")} for e in entries]}
+            "models": [{k: e[k] for k in ("file", "label", "precision", "bytes")} for e in entries]}
     (out / "model.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
 
@@ -107,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, action="append", dest="models",
                         help="stylization ONNX file; repeat for a choice of models, the first is the default "
-                             "(default: the shipped multistyle.int8.onnx, and multistyle.fp32.onnx if present)")
+                             "(default: the shipped multistyle_slim.int8.onnx if present, multistyle.int8.onnx, "
+                             "and multistyle.fp32.onnx if present)")
     parser.add_argument("--out", type=Path, default=WEB / "vendor", help="output folder (default web/vendor)")
     args = parser.parse_args(argv)
     try:
@@ -115,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except PainterlyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    models = ", ".join(f"{m['file']} ({m['precision']}, {m['bytes'] / 2**20:.1f} MiB)" for m in info["models"])
+    models = ", ".join(f"{m['file']} ({m['label']}, {m['bytes'] / 2**20:.1f} MiB)" for m in info["models"])
     print(f"{args.out}: onnxruntime-web, {models}; {len(info['styles'])} styles")
     return 0
 
