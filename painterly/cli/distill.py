@@ -58,23 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                      "(.safetensors)"))
 
 
-def parse_boost(specs: list[str]) -> dict[str, float]:
-    """``["udnie=2"]`` -> ``{"udnie": 2.0}``."""
-    out: dict[str, float] = {}
-    for spec in specs:
-        name, sep, weight = spec.partition("=")
-        try:
-            out[name.strip()] = float(weight)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise PainterlyError(f"bad --style-boost '{spec}': expected NAME=WEIGHT")
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from ..methods.stylize import DEFAULT_MODEL
     from ..training.objectives.distill import DistillConfig, distill
+    from .stylize import parse_styles
 
     if args.adain:
         if args.style_boost:
@@ -90,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         TransformerConfig.from_dict({k: v for k, v in student.items() if k != "preset"})
     except ValueError as exc:
         raise PainterlyError(f"bad student shape: {exc}") from None
-    config = config_from_args(DistillConfig, args, student=student, style_boost=parse_boost(args.style_boost or []))
+    boost = parse_styles(args.style_boost or [], "--style-boost", need_weight=True)
+    config = config_from_args(DistillConfig, args, student=student, style_boost=boost)
     options = loop_options(args)
     run_ = distill(shipped_or_path(args.teacher, DEFAULT_MODEL.name), args.data, args.out, config, options,
                    checkpoint=args.checkpoint, half=args.half, init=args.init)

@@ -36,20 +36,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-size", type=int, default=1024, help="run larger network inputs in tiles of this size")
 
 
-def parse_styles(specs: list[str]) -> dict[str, float]:
-    """``["a=0.7", "b=0.3"]`` or ``["a"]`` -> ``{name: weight}``."""
+def parse_styles(specs: list[str], option: str = "--style", need_weight: bool = False) -> dict[str, float]:
+    """``["a=0.7", "b=0.3"]`` or ``["a"]`` -> ``{name: weight}`` (a repeated name adds up); ``need_weight``:
+    ``NAME=WEIGHT`` only. ``option`` names the flag in errors."""
+    form = "NAME=WEIGHT" if need_weight else "NAME or NAME=WEIGHT"
     out: dict[str, float] = {}
     for spec in specs:
         name, sep, weight = spec.partition("=")
         name = name.strip()
-        if not name:
-            raise PainterlyError(f"bad --style '{spec}': expected NAME or NAME=WEIGHT")
+        if not name or (need_weight and not sep):
+            raise PainterlyError(f"bad {option} '{spec}': expected {form}")
         try:
             w = float(weight) if sep else 1.0
         except ValueError:
-            raise PainterlyError(f"bad --style '{spec}': weight '{weight}' is not a number") from None
+            raise PainterlyError(f"bad {option} '{spec}': weight '{weight}' is not a number") from None
         if not w >= 0 or w == float("inf"):
-            raise PainterlyError(f"bad --style '{spec}': weight must be a finite number >= 0")
+            raise PainterlyError(f"bad {option} '{spec}': weight must be a finite number >= 0")
         out[name] = out.get(name, 0.0) + w
     return out
 
