@@ -183,6 +183,28 @@ def test_distill_continues_a_student_and_reads_checkpoints(tmp_path):
         student_from_checkpoint(save)
 
 
+def test_distill_grows_a_student_keeping_its_outputs(tmp_path):
+    teacher, photos = _teacher(tmp_path), _photos(tmp_path)
+    first = load_model(distill(teacher, photos, tmp_path / "a.safetensors", TINY, _distill_opts(2),
+                               encoder_weights=None).output)
+    wider = DistillConfig(student={"channels": [4, 6, 12], "num_residual": 2, "stem_kernel": 3},
+                          content_layers=TINY.content_layers, style_layers=TINY.style_layers)
+    # lr 0: the grown student is written as it starts, which must compute what the small one did
+    run = distill(teacher, photos, tmp_path / "b.safetensors", wider, _distill_opts(1, lr=0.0),
+                  encoder_weights=None, init=str(tmp_path / "a.safetensors"), grow=True)
+    grown = load_model(run.output)
+    assert grown.net.config.widths == (4, 6, 12) and len(grown.net.res) == 2
+    assert grown.training["distill"]["grow"] is True
+    x, style = torch.rand(2, 3, 24, 24), torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
+    torch.testing.assert_close(grown.net.eval()(x, style), first.net.eval()(x, style), atol=1e-5, rtol=0)
+    narrower = DistillConfig(student={"channels": [4, 4, 4], "num_residual": 1, "stem_kernel": 3})
+    for config, init, match in ((narrower, str(tmp_path / "a.safetensors"), "at least as wide"),
+                                (wider, None, "--init STUDENT"), (wider, "pruned", "--init STUDENT")):
+        with pytest.raises(PainterlyError, match=match):
+            distill(teacher, photos, tmp_path / "c.safetensors", config, _distill_opts(1), encoder_weights=None,
+                    init=init, grow=True)
+
+
 def test_distill_pixel_only_learns_the_teacher(tmp_path):
     teacher, photos = _teacher(tmp_path), _photos(tmp_path)
     cfg = DistillConfig(student=TINY.student, content_weight=0.0, style_weight=0.0)
@@ -273,6 +295,10 @@ def test_distill_cli(tmp_path, capsys):
         assert main([*argv, "--style-boost", bad]) == 2
         err = capsys.readouterr().err
         assert "style-boost" in err and "Traceback" not in err
+    assert main([*argv, "--init", str(out), "--grow", "--channels", "4", "8", "8", "--blocks", "2"]) == 0
+    assert load_model(out).net.config.widths == (4, 8, 8)
+    assert main([*argv, "--init", str(out), "--grow", "--channels", "4", "8", "8", "--stem-kernel", "5"]) == 2
+    assert "--grow keeps the student's kernels" in capsys.readouterr().err
 
 
 def test_distill_task_loss_uses_the_teachers_own_loss(tmp_path):

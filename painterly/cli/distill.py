@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", default=None, metavar="STUDENT",
                    help="continue training this student file (its shape; new loss settings allowed, unlike "
                    "--resume), or 'pruned': start from the teacher pruned to --channels/--blocks (keeps its kernels)")
+    p.add_argument("--grow", action="store_true",
+                   help="with --init STUDENT: first widen and deepen it to --channels/--blocks, keeping its outputs "
+                   "(new channels and blocks start with no effect), for a student that has stopped improving")
     p.add_argument("--adain", action="store_true",
                    help="distill an AdaIN decoder into a narrower one (photos and --style-dir paintings drawn as in "
                    "its training, same held-out paintings)")
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(DistillConfig, args, student=student, style_boost=boost)
     options = loop_options(args)
     run_ = distill(shipped_or_path(args.teacher, DEFAULT_MODEL.name), args.data, args.out, config, options,
-                   checkpoint=args.checkpoint, half=args.half, init=args.init)
+                   checkpoint=args.checkpoint, half=args.half, init=args.init, grow=args.grow)
     return report_run(run_.output, run_.result, args.checkpoint or default_checkpoint(args.out))
 
 def _run_adain(args: argparse.Namespace) -> int:
@@ -90,8 +93,8 @@ def _run_adain(args: argparse.Namespace) -> int:
     from ..training.objectives.distill_adain import distill_adain
     from .train_adain import report
 
-    if args.init:
-        raise PainterlyError("--init continues a multi-style student; it does not apply to --adain")
+    if args.init or args.grow:
+        raise PainterlyError("--init and --grow continue a multi-style student; they do not apply to --adain")
     if not args.style_dir:
         raise PainterlyError("--adain needs --style-dir (the paintings the decoder was trained on)")
     if not 0 < args.width <= 1:

@@ -129,6 +129,20 @@ def pruned_student(teacher: StylizationModel, shape: TransformerConfig) -> Styli
     return StylizationModel(net, teacher.styles, {"pruned_from": teacher.path})
 
 
+def grown_student(student: StylizationModel, shape: TransformerConfig) -> StylizationModel:
+    """``student`` grown to ``shape`` (see :mod:`painterly.models.grow`): same outputs, room to improve."""
+    from ...models.grow import grow_transformer
+
+    s = student.net.config
+    if (shape.stem_kernel, shape.upsample, shape.output) != (s.stem_kernel, s.upsample, s.output) or shape.alpha != 1:
+        raise PainterlyError(f"--grow keeps the student's kernels: use --stem-kernel {s.stem_kernel} and no --alpha")
+    try:
+        net = grow_transformer(student.net, shape.channels, shape.num_residual)
+    except ValueError as exc:
+        raise PainterlyError(f"--grow: {exc}") from None
+    return StylizationModel(net, student.styles, {"grown_from": student.path})
+
+
 def random_style_vectors(n: int, num_styles: int, mix_prob: float, generator: torch.Generator,
                          probs: torch.Tensor | None = None) -> torch.Tensor:
     """(n, num_styles) style weights: one-hot, or with probability ``mix_prob`` a random mix of two styles.
@@ -216,7 +230,7 @@ class DistillObjective(Objective):
 
     def __init__(self, teacher: PathLike, data: Any, out: PathLike, config: DistillConfig,
                  options: TrainOptions, encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False,
-                 init: PathLike | None = None) -> None:
+                 init: PathLike | None = None, grow: bool = False) -> None:
         self.teacher_path, self.data, self.out = str(teacher), data, Path(out)
         self.settings, self.options, self.encoder_weights, self.half = config, options, encoder_weights, half
         options.check_size(4)
@@ -224,11 +238,16 @@ class DistillObjective(Objective):
             raise PainterlyError(f"the style mix probability must be in [0, 1], got {config.mix_prob}")
         self.teacher = load_model(teacher)
         self.init = str(init) if init is not None else None
+        self.grow = grow
         self.prior = None
+        if grow and (init is None or self.init == PRUNED):
+            raise PainterlyError("--grow widens a student file: give it with --init STUDENT")
         if self.init == PRUNED:
             self.prior = pruned_student(self.teacher, student_config(self.teacher.net.config, config.student))
         elif init is not None:
             self.prior = load_model(init)
+            if grow:
+                self.prior = grown_student(self.prior, student_config(self.teacher.net.config, config.student))
         if self.prior is not None:  # continue a student (e.g. with other loss settings): its shape, not config's
             if self.prior.names != self.teacher.names:
                 raise PainterlyError(f"'{init}' has styles {', '.join(self.prior.names)}; the teacher has "
@@ -276,7 +295,7 @@ class DistillObjective(Objective):
     def config(self) -> dict[str, Any]:
         o = self.options
         return {**self.settings.to_dict(), "model": self.student_config.to_dict(), "teacher": self.teacher_path,
-                **({"init": self.init} if self.init else {}),
+                **({"init": self.init} if self.init else {}), **({"grow": True} if self.grow else {}),
                 "styles": self.teacher.names, **o.run_config()}
 
     def sample(self, model: nn.Module, step: int):
@@ -306,13 +325,15 @@ class DistillObjective(Objective):
 def distill(teacher: PathLike, data: Any, out: PathLike, config: DistillConfig | None = None,
             options: TrainOptions | None = None, checkpoint: PathLike | None = None,
             encoder_weights: VGGWeights | None = VGGWeights(), half: bool = False,
-            init: PathLike | None = None) -> Run:
+            init: PathLike | None = None, grow: bool = False) -> Run:
     """Distill ``teacher`` into a student of ``config.student``'s shape on the photos in ``data``; the student
     is written to ``out`` (also after a time limit or Ctrl-C), the resumable checkpoint to ``checkpoint``
     (default ``<out>.ckpt.safetensors``). ``run.output`` is the written file. ``encoder_weights=None``: a
-    random VGG (tests only). ``init``: a student file to continue (its shape), e.g. with other loss settings."""
+    random VGG (tests only). ``init``: a student file to continue (its shape), e.g. with other loss settings;
+    with ``grow`` it is first grown to ``config.student``'s shape, keeping its outputs."""
     options = options or TrainOptions(batch_size=4, lr=1e-3)
-    objective = DistillObjective(teacher, data, out, config or DistillConfig(), options, encoder_weights, half, init)
+    objective = DistillObjective(teacher, data, out, config or DistillConfig(), options, encoder_weights, half, init,
+                                 grow)
     return train(objective, options, checkpoint or default_checkpoint(out))
 
 
