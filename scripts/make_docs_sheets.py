@@ -8,6 +8,14 @@
 * docs/adain_alpha_sweep.jpg           AdaIN style/content trade-off, alpha 0 .. 1
 * docs/adain_interpolation.jpg         4-style interpolation grid (as in the AdaIN paper)
 * docs/deploy_variants.jpg             full vs int8 vs slim model variants (onnxruntime), photos x 2 styles
+* docs/corpus_heldout.jpg              held-out corpus paintings x photos, AdaIN and meta network, shipped
+                                       (and with --adain-after/--meta-after the corpus-trained models next to them)
+
+    python scripts/make_docs_sheets.py --only corpus --adain-after runs/adain.safetensors \\
+        --meta-after runs/meta.safetensors
+
+The corpus sheet reads four public-domain paintings of the held-out split (docs/data/corpus_split.tsv) from
+the shared data folder (--corpus); they are shown, not shipped.
 """
 
 from __future__ import annotations
@@ -47,6 +55,33 @@ def heldout_sheet(size: int, held_out: list[str]) -> None:
     sheet = contact_sheet(grid, row_labels=PHOTO_NAMES, col_labels=labels, header=header,
                           row_images=[load_image(PHOTOS / f"{p}.jpg") for p in PHOTO_NAMES], cell=(256, 160))
     save_image(sheet, DOCS / "arbitrary_heldout.jpg", quality=88)
+
+
+#: held-out corpus paintings of the sheet (public domain; docs/data/corpus_split.tsv): file -> label
+#: (Durer, Adam and Eve; Delacroix, self-portrait; Degas, The Dance Foyer at the Opera; Monet, Charing Cross Bridge)
+CORPUS_SHEET = {"image-data-157full.jpg": "Durer 1507",
+                "image-data-240full.jpg": "Delacroix 1837",
+                "image-style-transfer-degas-the-dance-foyer-at-the-opera.jpg": "Degas 1872",
+                "image-style-transfer-monet-charing-cross-bridge.jpg": "Monet c. 1900"}
+
+
+def corpus_sheet(size: int, corpus: Path, adain_after: Path | None, meta_after: Path | None) -> None:
+    """Rows: photos; columns: per held-out painting, each model (shipped, then the "after" ones given)."""
+    models = [("AdaIN", "adain", None), ("meta", "meta", None)]
+    models += [(label, method, str(path)) for label, method, path in
+               (("AdaIN corpus", "adain", adain_after), ("meta corpus", "meta", meta_after)) if path]
+    paintings = [corpus / name for name in CORPUS_SHEET]
+    missing = [p.name for p in paintings if not p.is_file()]
+    if missing:
+        raise SystemExit(f"corpus sheet: {missing[0]} not under {corpus}; pass --corpus")
+    cols = [(p, m) for p in paintings for m in models]
+    grid = [[painterly.transfer(PHOTOS / f"{photo}.jpg", p, size=size, method=method, model=model)
+             for p, (_, method, model) in cols] for photo in PHOTO_NAMES]
+    sheet = contact_sheet(grid, row_labels=PHOTO_NAMES, col_labels=[f"{CORPUS_SHEET[p.name]}: {label}"
+                                                                    for p, (label, _, _) in cols],
+                          header=[load_image(p) for p, _ in cols],
+                          row_images=[load_image(PHOTOS / f"{p}.jpg") for p in PHOTO_NAMES], cell=(240, 160))
+    save_image(sheet, DOCS / "corpus_heldout.jpg", quality=88)
 
 
 def alpha_sweep(size: int, painting: str) -> None:
@@ -108,15 +143,22 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--slim", type=Path, default=None,
                     help="deploy sheet: folder of a candidate slim student's ONNX files (not shipped)")
+    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "data" / "paintings",
+                    help="corpus sheet: the painting corpus folder")
+    ap.add_argument("--adain-after", type=Path, default=None, help="corpus sheet: a corpus-trained AdaIN decoder")
+    ap.add_argument("--meta-after", type=Path, default=None, help="corpus sheet: a corpus-trained meta network")
     sheets = {
         "feedforward": lambda size: feedforward_sheet(size),
         "heldout": lambda size: heldout_sheet(size, ["the-scream", "udnie"]),
         "alpha": lambda size: alpha_sweep(size, "the-scream"),
         "deploy": lambda size: deploy_sheet(size, ["starry-night", "the-scream"], args.slim),
+        "corpus": lambda size: corpus_sheet(size, args.corpus, args.adain_after, args.meta_after),
         "interpolation": lambda size: interpolation_grid(min(size, 320),
                                                          ["the-scream", "udnie", "starry-night", "composition-vii"]),
     }
-    ap.add_argument("--only", nargs="+", choices=list(sheets), default=list(sheets), help="render just these")
+    ap.add_argument("--only", nargs="+", choices=list(sheets),
+                    default=[name for name in sheets if name != "corpus"],
+                    help="render just these (default: all but corpus, which needs the shared corpus)")
     args = ap.parse_args()
     for name in args.only:
         sheets[name](args.size)
