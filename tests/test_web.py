@@ -116,11 +116,11 @@ def _python_reference(photo: np.ndarray, weights: list[float], strength: float, 
     opts.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
                                      "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}[optimization]
     session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-    meta = json.loads((VENDOR / "model.json").read_text())
+    stats_size = next(i.shape[1] for i in session.get_inputs() if i.name == "stats")  # per network
     img = Image.fromarray(photo)
     x, (h, w) = pad_to_multiple(to_tensor(img), 4)
     out = session.run(["output"], {"image": x.numpy(), "style": np.asarray([weights], np.float32),
-                                   "stats": np.zeros((1, meta["stats_size"]), np.float32),
+                                   "stats": np.zeros((1, stats_size), np.float32),
                                    "use_stats": np.zeros(1, np.float32)})[0]
     import torch
 

@@ -81,6 +81,10 @@ def test_prepare_writes_vendor(tmp_path, dist):
     assert prepare.DEFAULT_MODEL in shipped and shipped[0].name.startswith("multistyle")
     assert (shipped[0].name == "multistyle_slim.int8.onnx") == prepare.DEFAULT_MODEL.with_name(
         "multistyle_slim.int8.onnx").is_file()
+    # Networks of other widths (a slim student next to the full model) have other stats sizes: kept per model.
+    slim = _fake_model(tmp_path / "s.int8.onnx", ["udnie", "my-style"], stats=4)
+    info = prepare.prepare([slim, int8], out, dist)
+    assert [m["stats_size"] for m in info["models"]] == [4, 8]
     # A rebuild with one model leaves no stale model behind.
     prepare.prepare([fp32], out, dist)
     assert sorted(p.name for p in (out / "model").iterdir()) == ["m.fp32.onnx"]

@@ -39,9 +39,14 @@ async function loadInfo() {
   ort.env.wasm.proxy = false;
 }
 
-/** One small run so the first painting does not pay for the kernels' first-use set-up. */
-async function warmUp(session) {
-  const S = state.info.stats_size, n = state.info.styles.length, side = 64;
+/** The length of model entry `m`'s frozen-statistics input (it depends on the network's widths). */
+function statsSize(m) {
+  return m.stats_size ?? state.info.stats_size;
+}
+
+/** One small run of model entry `m` so the first painting does not pay for the kernels' first-use set-up. */
+async function warmUp(session, m) {
+  const S = statsSize(m), n = state.info.styles.length, side = 64;
   const style = new Float32Array(n);
   style[0] = 1;
   const out = await session.run({
@@ -62,7 +67,7 @@ async function useModel(m) {
     const session = await ort.InferenceSession.create(`vendor/${m.file}`, {
       executionProviders: ["wasm"], graphOptimizationLevel: "all",
     });
-    await warmUp(session);
+    await warmUp(session, m);
     entry = { session, loadMs: performance.now() - t0 };
     state.sessions.set(m.file, entry);
   }
@@ -177,7 +182,7 @@ async function stylize(session, size, weights) {
   const photo = resizeLongest(state.photo, size);
   const work = ensureMinSide(photo, 16);
   const { tensor, height: H, width: W } = toPaddedTensor(work, 4);
-  const S = state.info.stats_size;
+  const S = statsSize(state.model);
   const feeds = {
     image: new ort.Tensor("float32", tensor, [1, 3, H, W]),
     style: new ort.Tensor("float32", Float32Array.from(weights), [1, weights.length]),

@@ -91,8 +91,8 @@ def prepare(models: list[Path] | None = None, out: Path = WEB / "vendor", dist: 
     entries = [model_info(m) for m in models]
     first = entries[0]
     for model, entry in zip(models, entries, strict=True):
-        if entry["styles"] != first["styles"] or entry["stats_size"] != first["stats_size"]:
-            raise PainterlyError(f"'{model}' has other styles than '{models[0]}': give models of one network")
+        if entry["styles"] != first["styles"]:  # networks of other widths are fine: stats_size is per model
+            raise PainterlyError(f"'{model}' has other styles than '{models[0]}': give models with the same styles")
     if len({e["file"] for e in entries}) != len(entries):
         raise PainterlyError("two models with the same file name")
     copy_runtime(out / "ort", dist)
@@ -108,7 +108,7 @@ def prepare(models: list[Path] | None = None, out: Path = WEB / "vendor", dist: 
         shutil.copy2(photo, out / "photos" / photo.name)
         photos.append(f"photos/{photo.name}")
     info = {"styles": styles, "stats_size": first["stats_size"], "photos": photos,
-            "models": [{k: e[k] for k in ("file", "label", "precision", "bytes")} for e in entries]}
+            "models": [{k: e[k] for k in ("file", "label", "precision", "bytes", "stats_size")} for e in entries]}
     (out / "model.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
 
