@@ -114,14 +114,18 @@ def student_config(teacher: TransformerConfig, student: dict[str, Any]) -> Trans
 PRUNED = "pruned"
 
 
+def _check_kernels(shape: TransformerConfig, source: TransformerConfig, what: str) -> None:
+    """A student reshaped from ``source`` (pruned or grown) keeps its kernels, output and upsampling."""
+    same = (shape.stem_kernel, shape.upsample, shape.output) == (source.stem_kernel, source.upsample, source.output)
+    if not same or shape.alpha != 1:
+        raise PainterlyError(f"{what}: use --stem-kernel {source.stem_kernel} and no --alpha")
+
+
 def pruned_student(teacher: StylizationModel, shape: TransformerConfig) -> StylizationModel:
     """The teacher pruned to ``shape`` (see :mod:`painterly.models.prune`) as a model to start from."""
     from ...models.prune import prune_transformer
 
-    t = teacher.net.config
-    if (shape.stem_kernel, shape.upsample, shape.output) != (t.stem_kernel, t.upsample, t.output) or shape.alpha != 1:
-        raise PainterlyError(f"--init {PRUNED} keeps the teacher's kernels: use --stem-kernel {t.stem_kernel} "
-                             "and no --alpha")
+    _check_kernels(shape, teacher.net.config, f"--init {PRUNED} keeps the teacher's kernels")
     try:
         net = prune_transformer(teacher.net, shape.channels, shape.num_residual)
     except ValueError as exc:
@@ -133,9 +137,7 @@ def grown_student(student: StylizationModel, shape: TransformerConfig) -> Styliz
     """``student`` grown to ``shape`` (see :mod:`painterly.models.grow`): same outputs, room to improve."""
     from ...models.grow import grow_transformer
 
-    s = student.net.config
-    if (shape.stem_kernel, shape.upsample, shape.output) != (s.stem_kernel, s.upsample, s.output) or shape.alpha != 1:
-        raise PainterlyError(f"--grow keeps the student's kernels: use --stem-kernel {s.stem_kernel} and no --alpha")
+    _check_kernels(shape, student.net.config, "--grow keeps the student's kernels")
     try:
         net = grow_transformer(student.net, shape.channels, shape.num_residual)
     except ValueError as exc:
