@@ -12,8 +12,9 @@ its fastest and median round), so a busy machine slows them all alike. styletran
 installs it into the bench environment only. Quality: the content and style (Gram) loss of each
 painterly variant on 3 photos x 3 styles at 512 px, relative to the full fp32 model's.
 Writes ``results/deploy.json`` and ``results/deploy.md`` (``--name`` for another name). A CPU without AMX is
-approximated on one with it by ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` (AVX-512 with bf16 and VNNI, as on
-AMD Zen 4) or ``=AVX2`` (a laptop): that caps torch's oneDNN kernels only, not onnxruntime's.
+stood in for on one with it by ``python benchmarks/noamx.py python benchmarks/bench_deploy.py --name
+deploy_noamx``: the kernel refuses AMX to every library (torch and onnxruntime fall back to AVX-512 with bf16
+and VNNI, as on AMD Zen 4). ``ONEDNN_MAX_CPU_ISA=AVX2`` (a laptop's kernels) caps torch's oneDNN only.
 """
 
 from __future__ import annotations
@@ -165,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--install-size", action="store_true", help="measure fresh-venv install sizes (slow)")
     p.add_argument("--quick", action="store_true", help="smoke test: 256 px, one round, no quality")
-    p.add_argument("--name", default="deploy", help="results/NAME.{json,md} (e.g. deploy_avx2 for a run under "
-                   "ONEDNN_MAX_CPU_ISA=AVX2, which the stamp records)")
+    p.add_argument("--name", default="deploy", help="results/NAME.{json,md} (e.g. deploy_noamx for a run under "
+                   "benchmarks/noamx.py, which the stamp records)")
     p.add_argument("--candidate", type=Path, default=None,
                    help="folder with a slim student's multistyle_slim.{safetensors,fp32.onnx,int8.onnx}, not shipped")
     args = p.parse_args(argv)

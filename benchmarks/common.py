@@ -115,12 +115,14 @@ def machine() -> dict:
     decision, the git commit and the load at the time. Stamped into every result file."""
     from importlib import metadata
 
-    from painterly.cpuinfo import cpu_summary, isa_cap
+    from painterly.cpuinfo import amx_granted, cpu_summary, isa_cap
 
     facts: dict = {**cpu_summary(), "cores": os.cpu_count(), "python": platform.python_version(),
                    "commit": git_commit(), "load_average": os.getloadavg(),
                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "onednn_max_cpu_isa": isa_cap()}
+    if amx_granted() is not None:
+        facts["amx_granted"] = amx_granted()  # False under benchmarks/noamx.py
     for package in ("torch", "onnxruntime", "numpy", "pillow"):
         try:
             facts[package] = metadata.version(package)
@@ -145,6 +147,8 @@ def machine_line(facts: dict) -> str:
     commit = str(facts.get("commit"))[:12]
     cap = facts.get("onednn_max_cpu_isa")
     isa = f"{isa or 'no AVX-512/AMX'}; torch's oneDNN capped at ONEDNN_MAX_CPU_ISA={cap}" if cap else isa
+    if facts.get("amx_granted") is False:
+        isa += "; AMX refused to the process by benchmarks/noamx.py, so no library can use it"
     return (f"CPU: {facts.get('cpu')} ({facts.get('cores')} cores; {isa or 'no AVX-512/AMX'}), "
             f"torch {facts.get('torch')}, onnxruntime {facts.get('onnxruntime')}, commit {commit}")
 

@@ -79,6 +79,33 @@ def isa_cap() -> str | None:
     return cap.lower() if cap else None
 
 
+@functools.lru_cache(maxsize=1)
+def amx_granted() -> bool | None:
+    """Whether this process may use AMX tiles: None on CPUs without AMX; else the Linux kernel's answer to
+    the permission request that oneDNN and onnxruntime make before they pick an AMX kernel (refused, for
+    example, under ``benchmarks/noamx.py``, which stands in for a CPU without AMX)."""
+    if not has_flag("amx_tile"):
+        return None
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        return True
+    import ctypes
+
+    arch_prctl, req_xcomp_perm, xtiledata = 158, 0x1023, 18
+    try:
+        return ctypes.CDLL(None, use_errno=True).syscall(arch_prctl, req_xcomp_perm, xtiledata) == 0
+    except (OSError, AttributeError):
+        return True
+
+
+def kernel_limits() -> str | None:
+    """What keeps this process from the CPU's fastest kernels (the oneDNN cap, AMX refused), or None:
+    part of the key of every cached speed decision, and of every benchmark stamp."""
+    limits = [f"oneDNN ISA <= {cap}" for cap in [isa_cap()] if cap]
+    if amx_granted() is False:
+        limits.append("AMX refused")
+    return ", ".join(limits) or None
+
+
 def cpu_summary() -> dict[str, object]:
     """Model, architecture, logical CPUs and the ISA extensions of :data:`ISA_FLAGS` present here."""
     return {

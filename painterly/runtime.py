@@ -59,10 +59,10 @@ PRECISION_CACHE = "precision.json"
 
 
 def _precision_key() -> str:
-    """CPU model and torch version, and the oneDNN ISA cap when one is set (``ONEDNN_MAX_CPU_ISA``
-    changes which kernels run, e.g. to measure a CPU without AMX on one that has it)."""
-    cap = cpuinfo.isa_cap()
-    return f"{cpuinfo.cpu_model()}|torch {torch.__version__}" + (f"|isa<={cap}" if cap else "")
+    """CPU model and torch version, and what limits the kernels when anything does (``ONEDNN_MAX_CPU_ISA``,
+    AMX refused: either changes which kernels run, e.g. to measure a CPU without AMX on one that has it)."""
+    limits = cpuinfo.kernel_limits()
+    return f"{cpuinfo.cpu_model()}|torch {torch.__version__}" + (f"|{limits}" if limits else "")
 
 
 @functools.lru_cache(maxsize=1)

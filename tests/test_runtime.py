@@ -106,8 +106,40 @@ def test_bf16_cache_is_per_onednn_isa_cap(fresh_bf16, monkeypatch, tmp_path):
     assert fresh_bf16.cpu_bf16_fast() is True
     fresh_bf16.cpu_bf16_fast.cache_clear()
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
-    assert fresh_bf16._precision_key().endswith("|isa<=avx512_core_bf16")
+    assert fresh_bf16._precision_key().endswith("|oneDNN ISA <= avx512_core_bf16")
     assert fresh_bf16.cpu_bf16_fast() is False
+
+
+def test_refused_amx_is_a_kernel_limit(monkeypatch):
+    from painterly import cpuinfo
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(cpuinfo, "amx_granted", lambda: True)
+    assert cpuinfo.kernel_limits() is None
+    monkeypatch.setattr(cpuinfo, "amx_granted", lambda: False)
+    assert cpuinfo.kernel_limits() == "AMX refused"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert cpuinfo.kernel_limits() == "oneDNN ISA <= avx2, AMX refused"
+
+
+@pytest.mark.skipif("amx_tile" not in __import__("painterly.cpuinfo").cpuinfo.cpu_flags(), reason="no AMX here")
+def test_noamx_wrapper_refuses_amx_to_the_command():
+    """benchmarks/noamx.py (the stand-in for a CPU without AMX) really takes AMX away from what it runs."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "noamx.py"
+    check = "from painterly.cpuinfo import amx_granted, kernel_limits; print(amx_granted(), kernel_limits())"
+    plain = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    wrapped = subprocess.run([sys.executable, str(script), sys.executable, "-c", check], capture_output=True,
+                             text=True, timeout=60)
+    if "seccomp filter refused" in wrapped.stderr or "NO_NEW_PRIVS" in wrapped.stderr:
+        pytest.skip(f"this container forbids seccomp filters: {wrapped.stderr.strip()}")
+    if plain.stdout.startswith("False"):
+        pytest.skip("this kernel refuses AMX to every process")
+    assert plain.stdout.split() == ["True", "None"], plain.stdout + plain.stderr
+    assert wrapped.stdout.strip() == "False AMX refused", wrapped.stdout + wrapped.stderr
 
 
 def test_limited_threads_scope_onnxruntime_and_torch(monkeypatch):

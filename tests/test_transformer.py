@@ -18,6 +18,7 @@ from painterly.models.transformer import (
     instance_norm_affine,
     pad_to_multiple,
     reflect_pad,
+    subpixel_weights,
 )
 from painterly.styles import StyleInfo
 
@@ -154,6 +155,40 @@ def test_cin_training_and_inference_paths_agree():
     out16 = cin(x16, style)
     assert out16.dtype == torch.bfloat16 and out16.is_contiguous(memory_format=torch.channels_last)
     assert (out16.float() - ref).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (1, 1), (2, 9)])
+def test_subpixel_conv_is_upsample_pad_conv(shape):
+    """Nearest 2x upsampling + reflection pad 1 + 3x3 conv == edge pad + the sub-pixel conv + pixel_shuffle."""
+    gen = torch.Generator().manual_seed(1)
+    conv = torch.nn.Conv2d(4, 6, 3)
+    x = torch.randn(2, 4, *shape, generator=gen)
+    ref = conv(F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (1, 1, 1, 1), mode="reflect"))
+    w, b = subpixel_weights(conv.weight, conv.bias)
+    assert w.shape == (24, 4, 3, 3) and b.shape == (24,)
+    out = F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), w, b), 2)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError):
+        subpixel_weights(torch.nn.Conv2d(4, 6, 5).weight, None)
+
+
+def test_inference_path_matches_training_path():
+    """No grad: the up-convs run as sub-pixel convs, with the same output as the training form (and the same
+    frozen-statistics behaviour for tiles)."""
+    net = _randomize(TransformerNet(replace(TINY, upsample="nearest"))).eval()
+    x = torch.rand(1, 3, 20, 28)
+    style = torch.tensor([0.2, 0.5, 0.3])
+    ref = net(x, style)  # grad enabled: interpolate + reflect pad + conv
+    with torch.no_grad():
+        out = net(x, style)
+        norm = NormStats("collect")
+        net(x, style, norm)
+        tile = net(x[..., 4:16, 8:24], style, norm.replay())
+    torch.testing.assert_close(out, ref.detach(), atol=1e-5, rtol=1e-5)
+    ref_norm = NormStats("collect")
+    net(x, style, ref_norm)
+    ref_tile = net(x[..., 4:16, 8:24], style, ref_norm.replay())
+    torch.testing.assert_close(tile, ref_tile.detach(), atol=1e-5, rtol=1e-5)
 
 
 def test_single_style_is_instance_norm_with_affine():

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from importlib import metadata
 
-from ..cpuinfo import cpu_model, isa_cap
+from ..cpuinfo import cpu_model, kernel_limits
 from ..errors import PainterlyError
 from ..paths import read_cache_json, write_cache_entry
 from . import ENGINES
@@ -53,8 +53,8 @@ def cache_key(task: str) -> str:
     from .. import __version__
 
     versions = f"painterly {__version__}, onnxruntime {_version('onnxruntime')}, torch {_version('torch')}"
-    cap = isa_cap()
-    return f"{task} | {cpu_model()}{f' (oneDNN ISA <= {cap})' if cap else ''} | {versions}"
+    limits = kernel_limits()
+    return f"{task} | {cpu_model()}{f' ({limits})' if limits else ''} | {versions}"
 
 
 def time_runs(fn: Callable[[], object], repeats: int = 3) -> float:

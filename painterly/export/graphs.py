@@ -18,7 +18,7 @@ from torch import nn
 
 from ..encoders import VGGEncoder
 from ..models.adain import ADAIN_LAYER, AdaINDecoder
-from ..models.transformer import ConvNormReLU, TransformerNet, reflect_pad
+from ..models.transformer import ConvNormReLU, TransformerNet, reflect_pad, subpixel_weights
 
 
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
@@ -107,9 +107,10 @@ def output_conv(net: TransformerNet) -> nn.Module:
 class StylizeGraph(nn.Module):
     """The stylization graph of the contract (see the module docstring); batch 1."""
 
-    def __init__(self, net: TransformerNet) -> None:
+    def __init__(self, net: TransformerNet, subpixel: bool = True) -> None:
         super().__init__()
         self.net = net.eval()
+        self.subpixel = subpixel
         self.head = output_conv(net)
         self.layers = cin_layers(net)
         if [layer.norm for layer in self.layers] != net.norms():
@@ -117,16 +118,26 @@ class StylizeGraph(nn.Module):
 
     def _layer(self, layer: ConvNormReLU, x: torch.Tensor, style: torch.Tensor, frozen: torch.Tensor,
                use: torch.Tensor, offset: int, computed: list[torch.Tensor]) -> torch.Tensor:
-        if layer.upsample == "nearest":
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        elif layer.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode=layer.upsample, align_corners=False)
-        x = layer.conv(reflect_pad(x, layer.pad))
+        # nearest upsampling + conv runs as a sub-pixel conv at the low resolution; the norm and the ReLU
+        # act on its 4 phases per channel (the same statistics), and pixel_shuffle comes last
+        phases = 4 if layer.upsample == "nearest" and self.subpixel else 1
+        if phases > 1:
+            w, b = subpixel_weights(layer.conv.weight, layer.conv.bias)
+            x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), w.to(x.dtype), None if b is None else b.to(x.dtype))
+        else:
+            if layer.upsample:
+                x = F.interpolate(x, scale_factor=2.0, mode=layer.upsample,
+                                  **({} if layer.upsample == "nearest" else {"align_corners": False}))
+            x = layer.conv(reflect_pad(x, layer.pad))
         norm = layer.norm
         c = norm.num_features
         xf = x.float()  # statistics in fp32 (a no-op in fp32 graphs), as the torch model accumulates them
         mean = spatial_mean(xf)
         var = spatial_mean((xf - mean).square())
+        if phases > 1:  # per channel: the mean over its phases, and the phases' variance about it
+            mean4 = mean.reshape(1, c, phases)
+            var = (var.reshape(1, c, phases) + (mean4 - mean4.mean(2, keepdim=True)).square()).mean(2)[..., None, None]
+            mean = mean4.mean(2)[..., None, None]
         computed += [mean.flatten(1), var.flatten(1)]
         keep = 1.0 - use
         mean = mean * keep + frozen[:, offset : offset + c, None, None] * use
@@ -134,8 +145,11 @@ class StylizeGraph(nn.Module):
         gamma, beta = style @ norm.gamma.float(), style @ norm.beta.float()
         scale = gamma[:, :, None, None] * torch.rsqrt(var + norm.eps)
         shift = beta[:, :, None, None] - mean * scale
+        if phases > 1:
+            scale, shift = scale.repeat_interleave(phases, 1), shift.repeat_interleave(phases, 1)
         x = x * scale.to(x.dtype) + shift.to(x.dtype)
-        return F.relu(x) if layer.relu else x
+        x = F.relu(x) if layer.relu else x
+        return F.pixel_shuffle(x, 2) if phases > 1 else x
 
     def forward(self, image: torch.Tensor, style: torch.Tensor, stats: torch.Tensor,
                 use_stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
