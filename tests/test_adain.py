@@ -148,6 +148,18 @@ def test_decoder_is_a_mirror_of_the_encoder():
     assert dec(torch.rand(2, 512, 4, 5)).shape == (2, 3, 32, 40)
 
 
+def test_decoder_inference_form_is_the_trained_decoder():
+    """Without grad the upsample + conv pairs run as sub-pixel convs: the same image as the training form."""
+    torch.manual_seed(0)
+    dec = AdaINDecoder(AdaINDecoderConfig(in_channels=16, width=0.1)).eval()
+    feat = torch.rand(1, 16, 5, 7) * 2
+    ref = dec(feat)  # grad enabled: nn.Upsample + reflection-padded conv
+    with torch.no_grad():
+        out = dec(feat)
+    assert out.shape == ref.shape == (1, 3, 40, 56)
+    torch.testing.assert_close(out, ref.detach(), atol=1e-5, rtol=1e-5)
+
+
 def test_decoder_file_round_trip_and_errors(tmp_path):
     dec = AdaINDecoder(AdaINDecoderConfig(width=0.125))
     path = save_decoder(dec, tmp_path / "d.safetensors", training={"steps": 3, "held_out": ["udnie"]}, half=True)

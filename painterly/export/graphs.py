@@ -69,8 +69,29 @@ def unshuffled_weights(weight: torch.Tensor, bias: torch.Tensor | None, block: i
     return w, None if bias is None else bias.repeat_interleave(block * block)
 
 
+class _SpaceToDepth(torch.autograd.Function):
+    """:func:`space_to_depth` that the TorchScript ONNX exporter writes as one SpaceToDepth node."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, block: int) -> torch.Tensor:  # type: ignore[override]
+        n, c, h, w = x.shape
+        x = x.reshape(n, c, h // block, block, w // block, block).permute(0, 3, 5, 1, 2, 4)
+        return x.reshape(n, block * block * c, h // block, w // block)
+
+    @staticmethod
+    def symbolic(g, x, block: int):  # noqa: ANN001, ANN205 (TorchScript graph objects)
+        return g.op("SpaceToDepth", x, blocksize_i=block)
+
+
+def space_to_depth(x: torch.Tensor, block: int) -> torch.Tensor:
+    """ONNX SpaceToDepth: (N, C, H, W) -> (N, b*b*C, H/b, W/b), output channel (i*b + j)*C + c holding pixel
+    (b*y + i, b*x + j) of channel c (block-major, where ``pixel_unshuffle`` is channel-major). onnxruntime runs
+    the SpaceToDepth node about 4x faster than the 6-D transpose ``pixel_unshuffle`` exports as."""
+    return _SpaceToDepth.apply(x, block)
+
+
 class UnshuffledConv(nn.Module):
-    """An unpadded conv with few output channels (the 9x9 RGB output conv) as pixel_unshuffle -> conv ->
+    """An unpadded conv with few output channels (the 9x9 RGB output conv) as space_to_depth -> conv ->
     pixel_shuffle: the same result (up to float rounding) with b*b times the output channels. CPU conv
     kernels pad the output channels to a vector block of 8-16, so a 3-channel conv wastes most of its work;
     this form does about 1.5x the multiply-adds with no waste: onnxruntime runs the 9x9 16->3 conv in half
@@ -92,7 +113,10 @@ class UnshuffledConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w, b = unshuffled_weights(self.weight, self.bias, self.block, self.taps)
-        y = F.conv2d(F.pixel_unshuffle(x, self.block), w.to(x.dtype), None if b is None else b.to(x.dtype))
+        out_ch, in_ch = w.shape[:2]
+        # block-major input channels, the order of ONNX SpaceToDepth
+        w = w.reshape(out_ch, in_ch // self.block**2, self.block**2, *w.shape[2:]).transpose(1, 2).reshape(w.shape)
+        y = F.conv2d(space_to_depth(x, self.block), w.to(x.dtype), None if b is None else b.to(x.dtype))
         return F.pixel_shuffle(y, self.block)
 
 
@@ -195,7 +219,8 @@ class DecoderGraph(nn.Module):
         self.decoder = decoder.eval()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.decoder(features).clamp(0.0, 1.0).float()
+        # the plain upsample + conv form (``body``): onnxruntime runs this decoder's sub-pixel form slower
+        return self.decoder.body(features).clamp(0.0, 1.0).float()
 
 
 def _mean_std(f: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,4 +245,4 @@ class AdaINPipelineGraph(nn.Module):
         scale = s_std / c_std
         target = fc.float() * scale + (s_mean - c_mean * scale)
         a = alpha.reshape(1, 1, 1, 1)
-        return self.decoder((a * target + (1.0 - a) * fc.float()).to(fc.dtype)).clamp(0.0, 1.0).float()
+        return self.decoder.body((a * target + (1.0 - a) * fc.float()).to(fc.dtype)).clamp(0.0, 1.0).float()

@@ -30,6 +30,7 @@ from ..encoders import VGGEncoder, VGGWeights
 from ..engines.adain_numpy import normalize_weights
 from ..losses import calc_mean_std
 from .tensorfile import load_module, pretrained_path, save_tensors
+from .transformer import subpixel_conv
 
 #: The encoder layer AdaIN works on, and the layers of the style loss.
 ADAIN_LAYER = "relu4_1"
@@ -174,7 +175,19 @@ class AdaINDecoder(nn.Module):
             self.body[-1].bias.fill_(0.45)
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.body(feat)
+        if torch.is_grad_enabled():
+            return self.body(feat)
+        # inference: each upsampling + conv pair runs as one sub-pixel conv at the low resolution (same numbers)
+        x, layers, i = feat, list(self.body), 0
+        while i < len(layers):
+            if isinstance(layers[i], nn.Upsample) and i + 1 < len(layers):
+                conv = layers[i + 1]
+                x = subpixel_conv(x, conv.weight, conv.bias)
+                i += 2
+            else:
+                x = layers[i](x)
+                i += 1
+        return x
 
 
 class AdaIN(nn.Module):

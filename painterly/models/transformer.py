@@ -215,6 +215,15 @@ def subpixel_weights(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[t
     return w.reshape(out_ch * 4, in_ch, 3, 3), None if bias is None else bias.repeat_interleave(4)
 
 
+def subpixel_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``conv(reflect_pad(upsample_nearest_2x(x), 1), weight, bias)`` for a 3x3 ``weight``, computed as a
+    sub-pixel conv at the low resolution (:func:`subpixel_weights`): the same numbers, 5-15% faster on CPU."""
+    w, b = subpixel_weights(weight, bias)
+    with torch.autocast(x.device.type, enabled=False):  # the pad in the input's dtype, as reflect_pad
+        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    return F.pixel_shuffle(F.conv2d(x, w, b), 2)
+
+
 class ConvNormReLU(nn.Module):
     """Reflection-padded conv -> CIN -> ReLU (optionally preceded by 2x upsampling, ``upsample`` being
     its mode: "nearest" or "bilinear")."""
@@ -231,10 +240,7 @@ class ConvNormReLU(nn.Module):
         if self.upsample == "nearest" and not torch.is_grad_enabled() and self.conv.kernel_size == (3, 3):
             # inference: the same numbers as a sub-pixel conv at the low resolution (5-10% faster on CPU;
             # training keeps the plain form, whose backward is the well-trodden one)
-            w, b = subpixel_weights(self.conv.weight, self.conv.bias)
-            with torch.autocast(x.device.type, enabled=False):
-                xp = F.pad(x, (1, 1, 1, 1), mode="replicate")
-            x = F.pixel_shuffle(F.conv2d(xp, w, b), 2)
+            x = subpixel_conv(x, self.conv.weight, self.conv.bias)
         else:
             if self.upsample == "nearest":
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
