@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", default=None, help="painterly --engine (default: its own choice)")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP_NUM_THREADS for the tools (torch follows it; 1 avoids contention on a busy machine)")
+    p.add_argument("--name", default="video", help="results/NAME.{json,md} (e.g. video_noamx for a run under "
+                   "benchmarks/noamx.py, which the stamp records)")
     p.add_argument("--keep", default=None, help="keep the clips and outputs in this folder")
     args = p.parse_args(argv)
     (width, height), frames_n = ((160, 90), 12) if args.quick else (parse_size(args.size), round(args.seconds * FPS))
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
           "CPU s/frame: user + system CPU time of the process per frame. "
           f"Load average at the start: {', '.join(f'{x:.1f}' for x in facts['load_average'])}. "
           "The tools' styles differ: compare each tool's smoothing with its own 'off' row.\n")
-    write_results("video", {"machine": facts, "threads": args.threads, "fps": FPS, "size": [width, height],
+    write_results(args.name, {"machine": facts, "threads": args.threads, "fps": FPS, "size": [width, height],
                             "frames": frames_n, "style": STYLE, "stl_style": STL_STYLE, "runs": records},
                   md, quick=args.quick)
     print(md)
