@@ -272,6 +272,15 @@ def test_distill_adain_decoder_student(tmp_path):
     resumed = distill_adain(teacher, photos, styles, tmp_path / "s.safetensors", cfg, _distill_opts(3, size=32,
                             resume=True), encoder_weights=None)
     assert resumed.result.step == 3
+    # --init pruned: the student starts as the teacher narrowed to its width (lr 0: it stays that)
+    pruned = distill_adain(teacher, photos, styles, tmp_path / "p.safetensors", cfg,
+                           _distill_opts(1, size=32, lr=0.0), encoder_weights=None, pruned=True)
+    from painterly.models.prune import prune_decoder
+
+    expect = prune_decoder(load_decoder(teacher), 0.125).state_dict()
+    got = load_decoder(pruned.model_path).state_dict()
+    assert all(torch.allclose(got[k], expect[k]) for k in expect)
+    assert load_decoder(pruned.model_path).training_info["config"]["init"] == "pruned"
 
 
 def test_distill_cli(tmp_path, capsys):
@@ -287,6 +296,9 @@ def test_distill_cli(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main([*argv, "--blocks", "-1"]) == 2
     assert main(["distill", "--adain", "--data", str(photos), "--out", str(out)]) == 2  # no --style-dir
+    for bad in (["--init", str(out)], ["--grow"]):  # an AdaIN student starts from scratch or pruned only
+        assert main(["distill", "--adain", "--style-dir", str(photos), "--data", str(photos), "--out", str(out),
+                     *bad]) == 2
     styles = load_model(out).names
     capsys.readouterr()
     assert main([*argv, "--style-boost", f"{styles[0]}=3"]) == 0

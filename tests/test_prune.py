@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from painterly.errors import PainterlyError
+from painterly.models.adain import AdaINDecoder, AdaINDecoderConfig
 from painterly.models.io import StylizationModel
-from painterly.models.prune import prune_transformer
+from painterly.models.prune import prune_decoder, prune_transformer
 from painterly.models.transformer import TransformerConfig, TransformerNet
 from painterly.styles import StyleInfo
 from painterly.training.objectives.distill import pruned_student
@@ -81,3 +82,21 @@ def test_distill_can_start_from_the_pruned_teacher(tmp_path):
     assert student.training["distill"]["init"] == "pruned"
     for (k, va), vb in zip(student.net.state_dict().items(), expected.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
+
+
+def test_decoder_pruning_keeps_the_important_channels():
+    torch.manual_seed(0)
+    dec = AdaINDecoder(AdaINDecoderConfig(in_channels=32, width=0.5)).eval()
+    feat = torch.rand(1, 32, 6, 5)
+    with torch.no_grad():
+        assert torch.equal(prune_decoder(dec, 0.5)(feat), dec(feat))  # same width: the same decoder
+        convs = [m for m in dec.body if isinstance(m, torch.nn.Conv2d)]
+        # make four channels of the first conv matter downstream and silence the rest: they must survive
+        convs[1].weight[:, 4:] *= 1e-3
+        small = prune_decoder(dec, 0.125)
+    assert small.config.channels() == AdaINDecoder(AdaINDecoderConfig(in_channels=32, width=0.125)).config.channels()
+    first = [m for m in small.body if isinstance(m, torch.nn.Conv2d)][0]
+    assert first.weight.shape[0] == small.config.channels()[0] < convs[0].weight.shape[0]
+    assert torch.equal(first.weight[:4], convs[0].weight[:4])
+    with pytest.raises(ValueError):
+        prune_decoder(small, 0.5)  # widening is not pruning

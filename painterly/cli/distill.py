@@ -93,8 +93,9 @@ def _run_adain(args: argparse.Namespace) -> int:
     from ..training.objectives.distill_adain import distill_adain
     from .train_adain import report
 
-    if args.init or args.grow:
-        raise PainterlyError("--init and --grow continue a multi-style student; they do not apply to --adain")
+    if args.grow or (args.init and args.init != "pruned"):
+        raise PainterlyError("with --adain, --init takes only 'pruned' (the teacher narrowed to --width); "
+                             "--grow and --init STUDENT continue a multi-style student")
     if not args.style_dir:
         raise PainterlyError("--adain needs --style-dir (the paintings the decoder was trained on)")
     if not 0 < args.width <= 1:
@@ -102,5 +103,6 @@ def _run_adain(args: argparse.Namespace) -> int:
     config = DistillConfig(student={"width": args.width}, pixel_weight=args.pixel_weight,
                            content_weight=args.content_weight, style_weight=args.style_weight)
     summary = distill_adain(shipped_or_path(args.teacher, DECODER_FILE), args.data, args.style_dir, args.out, config,
-                            loop_options(args), checkpoint=args.checkpoint, half=args.half)
+                            loop_options(args), checkpoint=args.checkpoint, half=args.half,
+                            pruned=args.init == "pruned")
     return report(summary, args.checkpoint or default_checkpoint(args.out))

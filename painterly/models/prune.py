@@ -18,9 +18,10 @@ from dataclasses import replace
 import torch
 from torch import nn
 
+from .adain import AdaINDecoder, AdaINDecoderConfig
 from .transformer import ConditionalInstanceNorm2d, ConvNormReLU, ResidualBlock, TransformerNet
 
-__all__ = ["prune_transformer"]
+__all__ = ["prune_decoder", "prune_transformer"]
 
 
 def _carried(norm: ConditionalInstanceNorm2d, relu: bool = True) -> torch.Tensor:
@@ -126,4 +127,28 @@ def prune_transformer(net: TransformerNet, channels: Sequence[int], num_residual
     _copy_layer(small.up1, net.up1, k3, k2_up)
     _copy_layer(small.up2, net.up2, k2_up, k1_up)
     _copy_layer(small.head, net.head, k1_up, None)
+    return small.eval()
+
+
+@torch.no_grad()
+def prune_decoder(decoder: AdaINDecoder, width: float) -> AdaINDecoder:
+    """``decoder`` (an AdaIN decoder) narrowed to ``width``: each conv keeps the output channels that matter
+    most to what follows, scored without data as the size of the filter that makes the channel (weights and
+    bias; a ReLU follows) times the norm of the next conv's weights that read it. The last conv keeps its 3
+    outputs, the first its 512 inputs. Same ``width`` as the decoder: an exact copy."""
+    small = AdaINDecoder(AdaINDecoderConfig(in_channels=decoder.config.in_channels, width=width))
+    src = [m for m in decoder.body if isinstance(m, nn.Conv2d)]
+    dst = [m for m in small.body if isinstance(m, nn.Conv2d)]
+    keep_in = torch.arange(src[0].in_channels)
+    for i, (d, s) in enumerate(zip(dst, src, strict=True)):
+        if d.out_channels > s.out_channels:
+            raise ValueError(f"cannot widen a decoder ({s.out_channels} -> {d.out_channels} channels)")
+        if i == len(src) - 1:
+            keep_out = None
+        else:
+            made = s.weight.detach().flatten(1).norm(dim=1) + s.bias.detach().abs()
+            keep_out = _top(made * _reads(src[i + 1]), d.out_channels)
+        _copy_layer(d, s, keep_in, keep_out)
+        keep_in = keep_out if keep_out is not None else keep_in
+    small.training_info = {"pruned_from": dict(decoder.config.__dict__)}
     return small.eval()

@@ -107,6 +107,9 @@ class ArbitraryObjective(Objective):
     may refuse settings in ``check()``. :meth:`train` runs the objective.
     """
 
+    #: what the model starts from when that is not a file (e.g. "pruned"), recorded as the run's ``init``
+    init_label: str | None = None
+
     def __init__(self, content_dir: Paths, style_dir: Paths, out: PathLike, config: Any,
                  options: TrainOptions | None, half: bool, encoder_weights: VGGWeights | None,
                  init: PathLike | None) -> None:
@@ -172,7 +175,8 @@ class ArbitraryObjective(Objective):
 
     def config(self) -> dict[str, Any]:
         return {**self.settings.to_dict(), **self.run_config(self.model), **self.options.run_config(),
-                "world_size": self.dist.world_size, "init": str(self.init) if self.init is not None else None}
+                "world_size": self.dist.world_size,
+                "init": str(self.init) if self.init is not None else self.init_label}
 
     def finish(self, model: torch.nn.Module, run: Run) -> str | None:
         evaluation: dict[str, dict[str, float]] = {}

@@ -18,6 +18,7 @@ from torch import nn
 
 from ...encoders import VGGWeights
 from ...models.adain import ADAIN_LAYER, STYLE_LAYERS, AdaINDecoder, AdaINDecoderConfig, load_decoder
+from ...models.prune import prune_decoder
 from ..loop import Objective, StepContext, on_device
 from ..options import LrAt, PathLike, TrainOptions
 from .adain import AdaINObjective, AdaINTrainConfig
@@ -40,14 +41,17 @@ class AdaINDistillObjective(AdaINObjective):
 
     def __init__(self, teacher: PathLike, content_dir: Any, style_dir: Any, out: PathLike,
                  config: DistillConfig, options: TrainOptions, half: bool = False,
-                 encoder_weights: VGGWeights | None = VGGWeights()) -> None:
-        self.teacher_path, self.distill = str(teacher), config
+                 encoder_weights: VGGWeights | None = VGGWeights(), pruned: bool = False) -> None:
+        self.teacher_path, self.distill, self.pruned = str(teacher), config, pruned
         self.teacher = load_decoder(teacher)
         width = float(config.student.get("width", 0.25))
         super().__init__(content_dir, style_dir, out, teacher_settings(self.teacher, width), options, half,
                          encoder_weights, init=None)
+        self.init_label = "pruned" if pruned else None
 
     def build_model(self) -> nn.Module:
+        if self.pruned:  # start where the teacher is (see prune_decoder), not from random weights
+            return prune_decoder(self.teacher, self.settings.width).train()
         return AdaINDecoder(AdaINDecoderConfig(in_channels=self.teacher.config.in_channels, width=self.settings.width))
 
     def encoder_layers(self, model: nn.Module) -> list[str]:
@@ -75,10 +79,12 @@ class AdaINDistillObjective(AdaINObjective):
 def distill_adain(teacher: PathLike, content_dir: Any, style_dir: Any, out: PathLike,
                   config: DistillConfig | None = None, options: TrainOptions | None = None,
                   checkpoint: PathLike | None = None, encoder_weights: VGGWeights | None = VGGWeights(),
-                  half: bool = False) -> ArbitrarySummary:
+                  half: bool = False, pruned: bool = False) -> ArbitrarySummary:
     """Distill the AdaIN decoder ``teacher`` into a narrower one (``config.student["width"]``, default 0.25);
-    written to ``out`` with the evaluation of a trained decoder (also in the returned summary)."""
+    written to ``out`` with the evaluation of a trained decoder (also in the returned summary). ``pruned``: the
+    student starts as the teacher pruned to its width (:func:`painterly.models.prune.prune_decoder`)."""
     config = config or DistillConfig(student={"width": 0.25})
     options = options or TrainOptions(batch_size=4, lr=1e-4)
-    objective = AdaINDistillObjective(teacher, content_dir, style_dir, out, config, options, half, encoder_weights)
+    objective = AdaINDistillObjective(teacher, content_dir, style_dir, out, config, options, half, encoder_weights,
+                                      pruned)
     return objective.train(checkpoint)
