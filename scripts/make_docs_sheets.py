@@ -8,6 +8,7 @@
 * docs/adain_alpha_sweep.jpg           AdaIN style/content trade-off, alpha 0 .. 1
 * docs/adain_interpolation.jpg         4-style interpolation grid (as in the AdaIN paper)
 * docs/deploy_variants.jpg             full vs int8 vs slim model variants (onnxruntime), photos x 2 styles
+* docs/adain_variants.jpg              the same for the AdaIN decoder, photos x 2 held-out paintings
 * docs/corpus_heldout.jpg              held-out corpus paintings x photos, AdaIN and meta network, shipped
                                        (and with --adain-after/--meta-after the corpus-trained models next to them)
 
@@ -138,11 +139,38 @@ def deploy_sheet(size: int, styles: list[str], slim: Path | None = None) -> None
     save_image(sheet, DOCS / "deploy_variants.jpg", quality=88)
 
 
+ADAIN_VARIANTS = {
+    "full fp32": ("onnxruntime", "adain_decoder.fp32.onnx"),
+    "full int8": ("onnxruntime", "adain_decoder.int8.onnx"),
+    "slim fp32": ("onnxruntime", "adain_decoder_slim.fp32.onnx"),
+    "slim int8": ("onnxruntime", "adain_decoder_slim.int8.onnx"),
+}
+
+
+def adain_deploy_sheet(size: int, paintings: list[str], slim: Path | None = None) -> None:
+    """AdaIN decoder variants (full vs slim, fp32 vs int8 graphs; the int8 VGG encoder for all) on paintings
+    the decoders never trained on. ``slim``: a folder with a candidate's ``adain_decoder_slim.{fp32,int8}.onnx``."""
+    pretrained = ROOT / "painterly" / "pretrained"
+    variants = {}
+    for label, (engine, name) in ADAIN_VARIANTS.items():
+        folder = slim if slim is not None and label.startswith("slim") else pretrained
+        if (folder / name).is_file():
+            variants[label.replace("slim", "slim candidate") if folder is slim else label] = (engine, folder / name)
+    cols = [(painting, label) for painting in paintings for label in variants]
+    grid = [[painterly.transfer(PHOTOS / f"{p}.jpg", painting, size=size, engine=variants[label][0],
+                                model=variants[label][1]) for painting, label in cols] for p in PHOTO_NAMES]
+    sheet = contact_sheet(grid, row_labels=PHOTO_NAMES, col_labels=[f"{s}: {v}" for s, v in cols],
+                          row_images=[load_image(PHOTOS / f"{p}.jpg") for p in PHOTO_NAMES], cell=(240, 160))
+    save_image(sheet, DOCS / "adain_variants.jpg", quality=88)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--slim", type=Path, default=None,
                     help="deploy sheet: folder of a candidate slim student's ONNX files (not shipped)")
+    ap.add_argument("--adain-slim", type=Path, default=None,
+                    help="adain-deploy sheet: folder of a candidate slim AdaIN decoder's ONNX files (not shipped)")
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "data" / "paintings",
                     help="corpus sheet: the painting corpus folder")
     ap.add_argument("--adain-after", type=Path, default=None, help="corpus sheet: a corpus-trained AdaIN decoder")
@@ -152,6 +180,7 @@ def main() -> None:
         "heldout": lambda size: heldout_sheet(size, ["the-scream", "udnie"]),
         "alpha": lambda size: alpha_sweep(size, "the-scream"),
         "deploy": lambda size: deploy_sheet(size, ["starry-night", "the-scream"], args.slim),
+        "adain-deploy": lambda size: adain_deploy_sheet(size, ["the-scream", "udnie"], args.adain_slim),
         "corpus": lambda size: corpus_sheet(size, args.corpus, args.adain_after, args.meta_after),
         "interpolation": lambda size: interpolation_grid(min(size, 320),
                                                          ["the-scream", "udnie", "starry-night", "composition-vii"]),
