@@ -262,8 +262,10 @@ def resize_longest(img: Image.Image, size: int) -> Image.Image:
 
 def to_array(img: Image.Image) -> np.ndarray:
     """PIL RGB image -> contiguous float32 array of shape (1, 3, H, W) in [0, 1]."""
-    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
+    u = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    out = np.empty((1, 3, *u.shape[:2]), dtype=np.float32)
+    np.divide(u.transpose(2, 0, 1), np.float32(255.0), out=out[0], dtype=np.float32)  # one pass, no temporaries
+    return out
 
 
 def from_array(arr: np.ndarray) -> Image.Image:
@@ -276,8 +278,11 @@ def from_array(arr: np.ndarray) -> Image.Image:
     if a.ndim != 3 or a.shape[0] not in (1, 3):
         raise ValueError(f"expected a (3, H, W) array, got shape {tuple(np.shape(arr))}")
     a = np.broadcast_to(a, (3, *a.shape[1:]))
-    a = np.rint(np.clip(np.nan_to_num(a.astype(np.float32), nan=0.0), 0.0, 1.0) * np.float32(255.0))
-    return Image.fromarray(np.ascontiguousarray(a.astype(np.uint8).transpose(1, 2, 0)), mode="RGB")
+    b = np.multiply(a, np.float32(255.0), dtype=np.float32)  # the one float copy; the rest in place
+    np.nan_to_num(b, copy=False, nan=0.0)
+    np.clip(b, 0.0, 255.0, out=b)
+    np.rint(b, out=b)
+    return Image.fromarray(np.ascontiguousarray(b.transpose(1, 2, 0), dtype=np.uint8), mode="RGB")
 
 
 def to_tensor(img: Image.Image, device: torch.device | str | None = None) -> torch.Tensor:

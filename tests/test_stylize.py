@@ -56,6 +56,16 @@ def test_output_keeps_size_and_mode(model_path, photo):
     assert stylize(photo, "udnie", size=24, model=model_path).size == (24, 18)
 
 
+def test_torch_engine_keeps_freed_memory_on_cpu(model_path, photo, monkeypatch):
+    """The torch engine asks glibc to keep freed activation buffers (a quarter of a 1024 px stylization)."""
+    from painterly.engines import torch as torch_engine
+
+    calls = []
+    monkeypatch.setattr(torch_engine, "keep_freed_memory", lambda: calls.append(1))
+    stylize(photo, "udnie", model=model_path, engine="torch", device="cpu")
+    assert calls
+
+
 def test_styles_differ_and_mixing_is_normalised(model_path, photo):
     a = stylize(photo, "starry-night", model=model_path, precision="fp32")
     b = stylize(photo, "udnie", model=model_path, precision="fp32")
