@@ -15,6 +15,7 @@ from painterly.models.transformer import (
     NormStats,
     TransformerConfig,
     TransformerNet,
+    head_conv,
     instance_norm_affine,
     pad_to_multiple,
     reflect_pad,
@@ -170,6 +171,24 @@ def test_subpixel_conv_is_upsample_pad_conv(shape):
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError):
         subpixel_weights(torch.nn.Conv2d(4, 6, 5).weight, None)
+
+
+def test_unshuffled_head_conv_is_the_conv(monkeypatch):
+    """fp32 CPU inference runs the 9x9 output conv unshuffled: the same numbers as the plain conv."""
+    gen = torch.Generator().manual_seed(2)
+    head = torch.nn.Conv2d(6, 3, 9)
+    x = torch.randn(1, 6, 24, 30, generator=gen)
+    ref = head(x).detach()
+    calls = []
+    monkeypatch.setattr(F, "pixel_unshuffle", lambda *a: calls.append(1) or torch.pixel_unshuffle(*a))
+    with torch.no_grad():
+        torch.testing.assert_close(head_conv(head, x), ref, atol=1e-5, rtol=1e-5)
+        assert calls  # the unshuffled form ran
+        calls.clear()
+        torch.testing.assert_close(head_conv(head, x[..., :23, :]), ref[..., :15, :], atol=1e-5, rtol=1e-5)
+        assert not calls  # odd height: the plain conv
+    head_conv(head, x)  # with grad: the plain conv (training)
+    assert not calls
 
 
 def test_inference_path_matches_training_path():

@@ -18,7 +18,14 @@ from torch import nn
 
 from ..encoders import VGGEncoder
 from ..models.adain import ADAIN_LAYER, AdaINDecoder
-from ..models.transformer import ConvNormReLU, TransformerNet, reflect_pad, subpixel_weights
+from ..models.transformer import (
+    ConvNormReLU,
+    TransformerNet,
+    reflect_pad,
+    subpixel_weights,
+    unshuffle_taps,
+    unshuffled_weights,
+)
 
 
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
@@ -38,35 +45,6 @@ def cin_layers(net: TransformerNet) -> list[ConvNormReLU]:
     for block in net.res:
         layers += [block.a, block.b]
     return layers + [net.up1, net.up2]
-
-
-def unshuffle_taps(kernel: int, block: int) -> torch.Tensor:
-    """(b, K, b) index of the old kernel tap that each (output phase p, new tap s, input phase r) reads,
-    K = ceil((kernel-1)/b)+1; ``kernel`` where it falls outside the kernel (a zero row). See
-    :func:`unshuffled_weights`."""
-    taps = (kernel - 2 + block) // block + 1
-    p, s, r = torch.meshgrid(torch.arange(block), torch.arange(taps), torch.arange(block), indexing="ij")
-    u = block * s + r - p
-    return torch.where((u >= 0) & (u < kernel), u, kernel)
-
-
-def unshuffled_weights(weight: torch.Tensor, bias: torch.Tensor | None, block: int,
-                       index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The weights of a (O, C, k, k) conv rewritten for its input's ``pixel_unshuffle(x, block)``: a
-    (O*b*b, C*b*b, K, K) conv whose ``pixel_shuffle(., block)`` is the original conv's output.
-
-    Output pixel (b*i + p, b*j + q) of the original reads input rows b*i + p + u, u < k; with
-    p + u = b*s + r that is row (s, r) of the unshuffled input, so the new tap (s, r) for output phase p is
-    the old tap u = b*s + r - p (zero where u falls outside the kernel). ``index``: :func:`unshuffle_taps`.
-    """
-    out_ch, in_ch, k, _ = weight.shape
-    u = unshuffle_taps(k, block) if index is None else index
-    padded = F.pad(weight, (0, 1, 0, 1))  # (O, C, k+1, k+1): index k reads zeros
-    w = padded[:, :, u][..., u]  # (O, C, p, s, r, q, s', r')
-    w = w.permute(0, 2, 5, 1, 4, 7, 3, 6)  # (O, p, q, C, r, r', s, s')
-    taps = u.shape[1]
-    w = w.reshape(out_ch * block * block, in_ch * block * block, taps, taps)
-    return w, None if bias is None else bias.repeat_interleave(block * block)
 
 
 class _SpaceToDepth(torch.autograd.Function):

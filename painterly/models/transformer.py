@@ -261,6 +261,48 @@ class ResidualBlock(nn.Module):
         return x + self.b(self.a(x, style, norm), style, norm)
 
 
+def unshuffle_taps(kernel: int, block: int) -> torch.Tensor:
+    """(b, K, b) index of the old kernel tap that each (output phase p, new tap s, input phase r) reads,
+    K = ceil((kernel-1)/b)+1; ``kernel`` where it falls outside the kernel (a zero row). See
+    :func:`unshuffled_weights`."""
+    taps = (kernel - 2 + block) // block + 1
+    p, s, r = torch.meshgrid(torch.arange(block), torch.arange(taps), torch.arange(block), indexing="ij")
+    u = block * s + r - p
+    return torch.where((u >= 0) & (u < kernel), u, kernel)
+
+
+def unshuffled_weights(weight: torch.Tensor, bias: torch.Tensor | None, block: int,
+                       index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The weights of a (O, C, k, k) conv rewritten for its input's ``pixel_unshuffle(x, block)``: a
+    (O*b*b, C*b*b, K, K) conv whose ``pixel_shuffle(., block)`` is the original conv's output.
+
+    Output pixel (b*i + p, b*j + q) of the original reads input rows b*i + p + u, u < k; with
+    p + u = b*s + r that is row (s, r) of the unshuffled input, so the new tap (s, r) for output phase p is
+    the old tap u = b*s + r - p (zero where u falls outside the kernel). ``index``: :func:`unshuffle_taps`.
+    """
+    out_ch, in_ch, k, _ = weight.shape
+    u = unshuffle_taps(k, block) if index is None else index
+    padded = F.pad(weight, (0, 1, 0, 1))  # (O, C, k+1, k+1): index k reads zeros
+    w = padded[:, :, u][..., u]  # (O, C, p, s, r, q, s', r')
+    w = w.permute(0, 2, 5, 1, 4, 7, 3, 6)  # (O, p, q, C, r, r', s, s')
+    taps = u.shape[1]
+    w = w.reshape(out_ch * block * block, in_ch * block * block, taps, taps)
+    return w, None if bias is None else bias.repeat_interleave(block * block)
+
+
+def head_conv(head: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """The 9x9 RGB output conv ``head`` on the padded ``x``. In fp32 CPU inference it runs unshuffled (block 2:
+    pixel_unshuffle, a conv with 4x the output channels, pixel_shuffle; :func:`unshuffled_weights`), the same
+    numbers: oneDNN's fp32 kernels waste most of their vector width on 3 output channels (the slim student's
+    at 1024 px: 139 -> 98 ms on AVX-512). bf16 (AMX) and training keep the plain conv, faster there."""
+    h, w = x.shape[-2:]
+    if (torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu" or h % 2 or w % 2
+            or head.kernel_size[0] < 5 or torch.is_autocast_enabled("cpu")):
+        return head(x)
+    wt, b = unshuffled_weights(head.weight, head.bias, 2)
+    return F.pixel_shuffle(F.conv2d(F.pixel_unshuffle(x, 2), wt, b), 2)
+
+
 class TransformerNet(nn.Module):
     """Feed-forward stylization network; see the module docstring.
 
@@ -308,7 +350,7 @@ class TransformerNet(nn.Module):
             h = block(h, style, norm)
         h = self.up1(h, style, norm)
         h = self.up2(h, style, norm)
-        y = self.head(reflect_pad(h, self.config.stem_kernel // 2))
+        y = head_conv(self.head, reflect_pad(h, self.config.stem_kernel // 2))
         if self.config.output == "sigmoid":
             return torch.sigmoid(y)
         y = y + 0.5
