@@ -120,23 +120,33 @@ DEPLOY_VARIANTS = {
 }
 
 
-def deploy_sheet(size: int, styles: list[str], slim: Path | None = None) -> None:
-    """``slim``: a folder with a candidate student's ``multistyle_slim.{fp32,int8}.onnx`` (not shipped): its
-    columns are labelled "candidate"."""
+def variant_files(table: dict[str, tuple[str, str]], candidate: Path | None) -> dict[str, tuple[str, Path]]:
+    """label -> (engine, file) of the variants of ``table`` that exist; with ``candidate`` (a folder of a
+    student's files, not shipped) the slim variants come from there, labelled "slim candidate"."""
     pretrained = ROOT / "painterly" / "pretrained"
-    variants = {}
-    for label, (engine, name) in DEPLOY_VARIANTS.items():
-        if slim is not None and label.startswith("slim"):
-            if (slim / name).is_file():
-                variants[label.replace("slim", "slim candidate")] = (engine, slim / name)
-        elif (pretrained / name).is_file():
-            variants[label] = (engine, pretrained / name)
-    cols = [(style, label) for style in styles for label in variants]
-    grid = [[painterly.stylize(PHOTOS / f"{p}.jpg", style, size=size, engine=variants[label][0],
-                               model=variants[label][1]) for style, label in cols] for p in PHOTO_NAMES]
-    sheet = contact_sheet(grid, row_labels=PHOTO_NAMES, col_labels=[f"{s}: {v}" for s, v in cols],
+    out = {}
+    for label, (engine, name) in table.items():
+        folder = candidate if candidate is not None and label.startswith("slim") else pretrained
+        if (folder / name).is_file():
+            out[label.replace("slim", "slim candidate") if folder is candidate else label] = (engine, folder / name)
+    return out
+
+
+def variants_sheet(variants: dict[str, tuple[str, Path]], columns: list[str], run, out: Path) -> None:
+    """Photos x (column, variant): ``run(photo_path, column, engine, file)`` makes each cell."""
+    cols = [(c, label) for c in columns for label in variants]
+    grid = [[run(PHOTOS / f"{p}.jpg", c, *variants[label]) for c, label in cols] for p in PHOTO_NAMES]
+    sheet = contact_sheet(grid, row_labels=PHOTO_NAMES, col_labels=[f"{c}: {v}" for c, v in cols],
                           row_images=[load_image(PHOTOS / f"{p}.jpg") for p in PHOTO_NAMES], cell=(240, 160))
-    save_image(sheet, DOCS / "deploy_variants.jpg", quality=88)
+    save_image(sheet, out, quality=88)
+
+
+def deploy_sheet(size: int, styles: list[str], slim: Path | None = None) -> None:
+    """``slim``: a folder with a candidate student's ``multistyle_slim.{fp32,int8}.onnx`` (not shipped)."""
+    variants_sheet(variant_files(DEPLOY_VARIANTS, slim), styles,
+                   lambda photo, style, engine, model: painterly.stylize(photo, style, size=size, engine=engine,
+                                                                        model=model),
+                   DOCS / "deploy_variants.jpg")
 
 
 ADAIN_VARIANTS = {
@@ -150,18 +160,10 @@ ADAIN_VARIANTS = {
 def adain_deploy_sheet(size: int, paintings: list[str], slim: Path | None = None) -> None:
     """AdaIN decoder variants (full vs slim, fp32 vs int8 graphs; the int8 VGG encoder for all) on paintings
     the decoders never trained on. ``slim``: a folder with a candidate's ``adain_decoder_slim.{fp32,int8}.onnx``."""
-    pretrained = ROOT / "painterly" / "pretrained"
-    variants = {}
-    for label, (engine, name) in ADAIN_VARIANTS.items():
-        folder = slim if slim is not None and label.startswith("slim") else pretrained
-        if (folder / name).is_file():
-            variants[label.replace("slim", "slim candidate") if folder is slim else label] = (engine, folder / name)
-    cols = [(painting, label) for painting in paintings for label in variants]
-    grid = [[painterly.transfer(PHOTOS / f"{p}.jpg", painting, size=size, engine=variants[label][0],
-                                model=variants[label][1]) for painting, label in cols] for p in PHOTO_NAMES]
-    sheet = contact_sheet(grid, row_labels=PHOTO_NAMES, col_labels=[f"{s}: {v}" for s, v in cols],
-                          row_images=[load_image(PHOTOS / f"{p}.jpg") for p in PHOTO_NAMES], cell=(240, 160))
-    save_image(sheet, DOCS / "adain_variants.jpg", quality=88)
+    variants_sheet(variant_files(ADAIN_VARIANTS, slim), paintings,
+                   lambda photo, painting, engine, model: painterly.transfer(photo, painting, size=size,
+                                                                            engine=engine, model=model),
+                   DOCS / "adain_variants.jpg")
 
 
 def main() -> None:
