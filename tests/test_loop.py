@@ -281,6 +281,19 @@ def test_distill_adain_decoder_student(tmp_path):
     got = load_decoder(pruned.model_path).state_dict()
     assert all(torch.allclose(got[k], expect[k]) for k in expect)
     assert load_decoder(pruned.model_path).training_info["config"]["init"] == "pruned"
+    # a student continues from its file with new loss settings: the AdaIN loss against the paintings added
+    task_cfg = DistillConfig(student={"width": 0.5}, content_layers={"relu1_2": 1.0}, style_layers={"relu1_1": 1.0},
+                             task_weight=0.5)
+    cont = distill_adain(teacher, photos, styles, tmp_path / "c.safetensors", task_cfg,
+                         _distill_opts(1, size=32, lr=0.0), encoder_weights=None, student=pruned.model_path)
+    assert set(cont.result.losses) == {"pixel", "content", "style", "task", "total"}
+    assert cont.result.losses["task"] > 0
+    kept = load_decoder(cont.model_path)  # lr 0: the student's weights, its width (not the config's 0.5)
+    assert kept.config.width == 0.125 and all(torch.allclose(kept.state_dict()[k], got[k]) for k in got)
+    assert kept.training_info["config"]["init"] == str(pruned.model_path)
+    with pytest.raises(PainterlyError, match="not both"):
+        distill_adain(teacher, photos, styles, tmp_path / "x.safetensors", task_cfg, _distill_opts(1, size=32),
+                      encoder_weights=None, pruned=True, student=pruned.model_path)
 
 
 def test_distill_cli(tmp_path, capsys):
@@ -296,7 +309,7 @@ def test_distill_cli(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main([*argv, "--blocks", "-1"]) == 2
     assert main(["distill", "--adain", "--data", str(photos), "--out", str(out)]) == 2  # no --style-dir
-    for bad in (["--init", str(out)], ["--grow"]):  # an AdaIN student starts from scratch or pruned only
+    for bad in (["--init", str(out)], ["--grow"], ["--task-style-scale", "2"]):  # not an AdaIN decoder; no grow
         assert main(["distill", "--adain", "--style-dir", str(photos), "--data", str(photos), "--out", str(out),
                      *bad]) == 2
     styles = load_model(out).names

@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "decoder; default %(default)s)")
     p.add_argument("--init", default=None, metavar="STUDENT",
                    help="continue training this student file (its shape; new loss settings allowed, unlike "
-                   "--resume), or 'pruned': start from the teacher pruned to --channels/--blocks (keeps its kernels)")
+                   "--resume), or 'pruned': start from the teacher pruned to --channels/--blocks (with --adain: to "
+                   "--width; keeps its kernels)")
     p.add_argument("--grow", action="store_true",
                    help="with --init STUDENT: first widen and deepen it to --channels/--blocks, keeping its outputs "
                    "(new channels and blocks start with no effect), for a student that has stopped improving")
@@ -48,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      style_help="Gram match to the teacher's output (default %(default)s)")
     p.add_argument("--task-weight", type=float, default=d.task_weight,
                    help="weight of the teacher's own training loss (content vs the photo, Gram vs its bundled "
-                   "paintings) on one-style samples (default %(default)s: off)")
+                   "paintings) on one-style samples; with --adain the AdaIN loss against the painting (default "
+                   "%(default)s: off)")
     p.add_argument("--task-style-scale", type=float, default=d.task_style_scale,
                    help="factor on the teacher's style weight inside --task-weight's loss: above 1 trades "
                    "content for style (default %(default)s)")
@@ -93,16 +95,19 @@ def _run_adain(args: argparse.Namespace) -> int:
     from ..training.objectives.distill_adain import distill_adain
     from .train_adain import report
 
-    if args.grow or (args.init and args.init != "pruned"):
-        raise PainterlyError("with --adain, --init takes only 'pruned' (the teacher narrowed to --width); "
-                             "--grow and --init STUDENT continue a multi-style student")
+    if args.task_style_scale != DistillConfig().task_style_scale:
+        raise PainterlyError("--task-style-scale is for multi-style students (with --adain, set --style-weight)")
+    if args.grow:
+        raise PainterlyError("--grow widens a multi-style student; an AdaIN student continues with --init STUDENT")
     if not args.style_dir:
         raise PainterlyError("--adain needs --style-dir (the paintings the decoder was trained on)")
     if not 0 < args.width <= 1:
         raise PainterlyError(f"--width must be in (0, 1], got {args.width}")
     config = DistillConfig(student={"width": args.width}, pixel_weight=args.pixel_weight,
-                           content_weight=args.content_weight, style_weight=args.style_weight)
+                           content_weight=args.content_weight, style_weight=args.style_weight,
+                           task_weight=args.task_weight)
+    pruned = args.init == "pruned"
     summary = distill_adain(shipped_or_path(args.teacher, DECODER_FILE), args.data, args.style_dir, args.out, config,
-                            loop_options(args), checkpoint=args.checkpoint, half=args.half,
-                            pruned=args.init == "pruned")
+                            loop_options(args), checkpoint=args.checkpoint, half=args.half, pruned=pruned,
+                            student=None if pruned or not args.init else args.init)
     return report(summary, args.checkpoint or default_checkpoint(args.out))

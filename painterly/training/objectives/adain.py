@@ -67,9 +67,10 @@ class AdaINTrainConfig:
 
 def adain_losses(encoder: VGGEncoder, decoded: torch.Tensor, target: torch.Tensor,
                  style_feats: dict[str, torch.Tensor], content_weight: float,
-                 style_weight: float) -> dict[str, torch.Tensor]:
-    """Weighted content and style terms for decoded images (see the module docstring)."""
-    feats = encoder(decoded, list(STYLE_LAYERS))
+                 style_weight: float, feats: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Weighted content and style terms for decoded images (see the module docstring). ``feats``: the
+    encoder's features of ``decoded`` at every style layer, when already computed."""
+    feats = feats if feats is not None else encoder(decoded, list(STYLE_LAYERS))
     content = content_loss(feats[ADAIN_LAYER], target)
     energy = target.detach().float().pow(2).mean().clamp_min(1e-8)
     style = sum(mean_std_loss(feats[n], style_feats[n]) for n in STYLE_LAYERS) / energy
