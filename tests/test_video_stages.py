@@ -145,8 +145,9 @@ def clip(tmp_path) -> Path:
     return clips.write_clip(tmp_path / "in.mp4", frames, 12, crf=12)
 
 
-def test_threaded_output_equals_the_sequential_output(tmp_path, clip):
-    opts = dict(painter=slow_invert, temporal=0.8, segment_seconds=0.5, progress=False)
+@pytest.mark.parametrize("interpolate", [False, True])
+def test_threaded_output_equals_the_sequential_output(tmp_path, clip, interpolate):
+    opts = dict(painter=slow_invert, temporal=0.8, segment_seconds=0.5, progress=False, interpolate=interpolate)
     seq = video(clip, tmp_path / "seq", threaded=False, **opts)
     par = video(clip, tmp_path / "par", threaded=True, **opts)
     a, b = read_folder(seq.path), read_folder(par.path)

@@ -34,6 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None)
     p.add_argument("--temporal", type=float, default=DEFAULT_TEMPORAL,
                    help="0..1: blending with the previous frame along the optical flow (0: off; default %(default)s)")
+    p.add_argument("--interpolate", action="store_true",
+                   help="paint at most every other frame and interpolate the others along the optical flow from "
+                   "their painted neighbours (frames the flow cannot cover are painted): nearly twice as fast, "
+                   "steadier, a little softer")
     p.add_argument("--model", default=None, help="model file (default: the shipped one)")
     p.add_argument("--engine", choices=("auto", "onnxruntime", "torch"), default=None,
                    help="inference engine (default: auto, where supported)")
@@ -58,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         result = video(args.input, args.output, styles, style_image=args.style_image, style_size=args.style_size,
                        size=args.size, stroke_scale=stroke_scale,
                        strength=args.strength, preserve_color=args.preserve_color, temporal=args.temporal,
-                       model=args.model, engine=args.engine, fps=args.fps, start=args.start, duration=args.duration,
+                       interpolate=args.interpolate, model=args.model, engine=args.engine, fps=args.fps,
+                       start=args.start, duration=args.duration,
                        resume=args.resume, segment_seconds=args.segment_seconds, progress=not args.quiet)
     except KeyboardInterrupt:
         if work_folder(args.output).is_dir():
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                   "--resume to continue", file=sys.stderr)
         raise
     w, h = result.size
-    extra = f", {result.resumed} segment(s) resumed" if result.resumed else ""
+    extra = f", {result.interpolated} interpolated" if args.interpolate else ""
+    extra += f", {result.resumed} segment(s) resumed" if result.resumed else ""
     print(f"wrote {result.path} ({result.frames} frames, {w}x{h}, {float(result.fps):.3g} fps, "
           f"{'audio kept' if result.audio else 'no audio'}, {result.cuts} scene cut(s){extra})")
     return 0
