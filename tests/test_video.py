@@ -6,6 +6,7 @@ instead of a network so they take well under a second each.
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -244,6 +245,9 @@ def test_cli_with_the_shipped_model(tmp_path, capsys):
     out = tmp_path / "out.mp4"
     assert main(["video", str(src), "--style", "starry-night", "--size", "64", "-o", str(out), "--quiet"]) == 0
     assert "4 frames, 64x42" in capsys.readouterr().out and len(read_frames(out)) == 4
+    assert main(["video", str(src), "--style", "starry-night", "--size", "64", "-o", str(out), "--quiet",
+                 "--interpolate"]) == 0
+    assert re.search(r"4 frames, .* \d interpolated", capsys.readouterr().out) and len(read_frames(out)) == 4
     assert main(["video", str(src), "--style-image", "great-wave", "--style-size", "64", "--size", "48",
                  "--duration", "0.2", "-o", str(tmp_path / "adain.gif"), "--quiet"]) == 0
     assert len(read_frames(tmp_path / "adain.gif")) == 3
